@@ -1,0 +1,39 @@
+"""Tests: the real PostgreSQL and Redis of the machine, short leases so drills are fast."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-deployment")
+
+from .base import *  # noqa: E402, F403
+from .base import CASEWORK, env  # noqa: E402
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
+}
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="casework_test")}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Its own Redis database and channel prefix, so a running dev instance never sees test traffic.
+REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
+CELERY_BROKER_URL = REDIS_URL
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": "casework-test"},
+    }
+}
+CASEWORK.update(
+    {
+        "HEARTBEAT_SECONDS": 0.5,
+        "LEASE_SECONDS": 3.0,
+        "CANCEL_GRACE_SECONDS": 2.0,
+        "PENDING_REPUBLISH_AFTER": 1.0,
+        "QUEUED_REPUBLISH_AFTER": 5.0,
+        "RETRY_BACKOFF_BASE": 0.2,
+        "RETRY_BACKOFF_MAX": 1.0,
+    }
+)
+
+# Task types used only by the tests (flaky, stubborn, crashing bodies); the worker processes the
+# tests start load the same settings, so they know these types too.
+CASEWORK_TASK_MODULES = ["tests.task_types"]

@@ -1,0 +1,268 @@
+"""Guarded status transitions: every change of a task's status goes through here.
+
+A transition locks the row, checks that the task is still in a status it may leave, writes
+the new status and its fields, appends a TaskEvent, and broadcasts after commit. Two actors
+racing (a cancel against a finish, two deliveries of one message) both take the lock; the
+second finds the status already moved and does nothing, so the first committed wins, always.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+from django.utils import timezone
+
+from .broadcast import broadcaster
+from .models import ErrorKind, Task, TaskEvent, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+RESULT_SUMMARY_MAX_BYTES = 8 * 1024
+
+_EVENT_TYPE_FOR_STATUS = {
+    TaskStatus.SUCCEEDED: "completed",
+    TaskStatus.FAILED: "failed",
+    TaskStatus.REVOKED: "revoked",
+}
+
+
+def engine_setting(name: str):
+    return settings.CASEWORK[name]
+
+
+def transition(
+    task_id,
+    *,
+    to: str,
+    allowed_from: Iterable[str],
+    updates: dict | None = None,
+    detail: dict | None = None,
+    guard: Callable[[Task], bool] | None = None,
+) -> Task | None:
+    """Move the task to `to` if it is in `allowed_from` (and `guard` agrees); else None."""
+    allowed = tuple(allowed_from)
+    with transaction.atomic():
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        if task is None or task.status not in allowed or (guard and not guard(task)):
+            return None
+        from_status = task.status
+        task.status = to
+        for field, value in (updates or {}).items():
+            setattr(task, field, value)
+        task.save(update_fields=["status", *(updates or {})])
+        record_event(task, from_status=from_status, detail=detail)
+        transaction.on_commit(lambda: announce(task))
+    return task
+
+
+def record_event(task: Task, *, from_status: str, detail: dict | None = None) -> TaskEvent:
+    return TaskEvent.objects.create(
+        task=task,
+        from_status=from_status,
+        to_status=task.status,
+        attempt=task.attempts,
+        detail=detail or {},
+    )
+
+
+def announce(task: Task, event_type: str | None = None, **extra) -> None:
+    """Broadcast the task's current state as a status (or terminal) event."""
+    event = {
+        "type": event_type or _EVENT_TYPE_FOR_STATUS.get(task.status, "status"),
+        "task_id": str(task.id),
+        "status": task.status,
+        "progress": task.progress,
+        "message": task.progress_message,
+        "attempt": task.attempts,
+        **extra,
+    }
+    if task.status == TaskStatus.SUCCEEDED:
+        event["result"] = summarize_result(task.result)
+    elif task.status == TaskStatus.FAILED:
+        event["error"] = {"kind": task.error_kind, "message": task.error_message}
+    elif task.status == TaskStatus.REVOKED:
+        event["error"] = {"kind": ErrorKind.CANCELLED, "message": task.error_message}
+    broadcaster.send(task_id=task.id, owner_id=task.owner_id, event=event)
+
+
+def summarize_result(result) -> object:
+    """The result itself when small; else its top-level keys, so an event stays small."""
+    encoded = json.dumps(result, cls=DjangoJSONEncoder)
+    if len(encoded) <= RESULT_SUMMARY_MAX_BYTES:
+        return result
+    keys = sorted(result) if isinstance(result, dict) else []
+    return {"truncated": True, "size": len(encoded), "keys": keys}
+
+
+def lease_expired(task: Task, now=None) -> bool:
+    now = now or timezone.now()
+    lease = timedelta(seconds=engine_setting("LEASE_SECONDS"))
+    return task.heartbeat_at is None or task.heartbeat_at < now - lease
+
+
+def claim(task_id, *, worker: str = "") -> Task | None:
+    """Start an attempt of the task, or return None when this delivery must do nothing.
+
+    A delivery does nothing when the task is finished, cancelled, held by a live lease (a
+    duplicate or a redelivery while its first run is alive) or waiting for a later retry.
+    A running row whose lease expired belonged to a worker that died: it is taken over if
+    attempts remain, else failed as worker_lost.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        task = Task.objects.select_for_update().filter(pk=task_id).first()
+        if task is None:
+            logger.warning("delivery for unknown task %s dropped", task_id)
+            return None
+        if task.is_terminal:
+            return None
+        if task.cancel_requested_at and task.status != TaskStatus.RUNNING:
+            _revoke_locked(task, now, "cancelled before it started")
+            return None
+        detail: dict = {"worker": worker}
+        if task.status == TaskStatus.RUNNING:
+            if not lease_expired(task, now):
+                return None
+            if task.cancel_requested_at:
+                _revoke_locked(task, now, "cancelled; its worker was lost")
+                return None
+            if task.attempts > task.max_retries:
+                _fail_worker_lost_locked(task, now)
+                return None
+            detail["recovered"] = "worker_lost"
+        if (
+            task.status == TaskStatus.RETRYING
+            and task.next_attempt_at
+            and task.next_attempt_at > now + timedelta(seconds=1)
+        ):
+            return None
+        from_status = task.status
+        task.status = TaskStatus.RUNNING
+        task.attempts += 1
+        task.started_at = now
+        task.heartbeat_at = now
+        task.finished_at = None
+        task.next_attempt_at = None
+        task.worker = worker[:200]
+        task.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "started_at",
+                "heartbeat_at",
+                "finished_at",
+                "next_attempt_at",
+                "worker",
+            ]
+        )
+        record_event(task, from_status=from_status, detail=detail)
+        transaction.on_commit(lambda: announce(task))
+    return task
+
+
+def _revoke_locked(task: Task, now, reason: str) -> None:
+    from_status = task.status
+    task.status = TaskStatus.REVOKED
+    task.error_kind = ErrorKind.CANCELLED
+    task.error_message = reason
+    task.finished_at = now
+    task.save(update_fields=["status", "error_kind", "error_message", "finished_at"])
+    record_event(task, from_status=from_status, detail={"reason": reason})
+    transaction.on_commit(lambda: announce(task))
+
+
+def _fail_worker_lost_locked(task: Task, now) -> None:
+    from_status = task.status
+    task.status = TaskStatus.FAILED
+    task.error_kind = ErrorKind.WORKER_LOST
+    task.error_message = (
+        f"The worker running attempt {task.attempts} was lost (killed or crashed) "
+        f"and no attempts remain (max_retries={task.max_retries})."
+    )
+    task.finished_at = now
+    task.save(update_fields=["status", "error_kind", "error_message", "finished_at"])
+    record_event(task, from_status=from_status, detail={"reason": "worker_lost"})
+    transaction.on_commit(lambda: announce(task))
+
+
+def _owns(attempt: int) -> Callable[[Task], bool]:
+    """Guard: the row is still the attempt this process started."""
+    return lambda task: task.attempts == attempt
+
+
+def finish_succeeded(task_id, *, attempt: int, result, progress_fields: dict) -> Task | None:
+    return transition(
+        task_id,
+        to=TaskStatus.SUCCEEDED,
+        allowed_from=[TaskStatus.RUNNING],
+        guard=_owns(attempt),
+        updates={
+            **progress_fields,
+            "progress": 100,
+            "result": result,
+            "finished_at": timezone.now(),
+            "error_message": "",
+            "error_kind": "",
+            "traceback": "",
+        },
+    )
+
+
+def finish_failed(
+    task_id, *, attempt: int, kind: str, message: str, traceback: str = "", progress_fields=None
+) -> Task | None:
+    return transition(
+        task_id,
+        to=TaskStatus.FAILED,
+        allowed_from=[TaskStatus.RUNNING],
+        guard=_owns(attempt),
+        updates={
+            **(progress_fields or {}),
+            "error_kind": kind,
+            "error_message": message,
+            "traceback": traceback,
+            "finished_at": timezone.now(),
+        },
+        detail={"kind": kind, "message": message[:1000]},
+    )
+
+
+def finish_revoked(task_id, *, attempt: int | None, reason: str, progress_fields=None):
+    return transition(
+        task_id,
+        to=TaskStatus.REVOKED,
+        allowed_from=[TaskStatus.RUNNING] if attempt is not None else TaskStatus.active(),
+        guard=_owns(attempt) if attempt is not None else None,
+        updates={
+            **(progress_fields or {}),
+            "error_kind": ErrorKind.CANCELLED,
+            "error_message": reason,
+            "finished_at": timezone.now(),
+        },
+        detail={"reason": reason},
+    )
+
+
+def schedule_retry(
+    task_id, *, attempt: int, delay: float, message: str, traceback: str, progress_fields=None
+) -> Task | None:
+    return transition(
+        task_id,
+        to=TaskStatus.RETRYING,
+        allowed_from=[TaskStatus.RUNNING],
+        guard=lambda task: task.attempts == attempt and task.cancel_requested_at is None,
+        updates={
+            **(progress_fields or {}),
+            "error_kind": ErrorKind.EXCEPTION,
+            "error_message": message,
+            "traceback": traceback,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay),
+        },
+        detail={"message": message[:1000], "retry_in_seconds": round(delay, 3)},
+    )

@@ -1,0 +1,211 @@
+"""The task engine's records: one `Task` row per unit of work, and its `TaskEvent` log.
+
+The row is the source of truth and the outbox: it is written before anything is published,
+and every change of status is a guarded conditional UPDATE (see `tasks_app.lifecycle`).
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class TaskStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    RETRYING = "retrying", "Retrying"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REVOKED = "revoked", "Revoked"
+
+    @classmethod
+    def terminal(cls) -> tuple[str, ...]:
+        return (cls.SUCCEEDED, cls.FAILED, cls.REVOKED)
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        return (cls.PENDING, cls.QUEUED, cls.RUNNING, cls.RETRYING)
+
+    @classmethod
+    def not_started(cls) -> tuple[str, ...]:
+        return (cls.PENDING, cls.QUEUED)
+
+
+class Priority(models.IntegerChoices):
+    LOW = 1, "Low"
+    NORMAL = 2, "Normal"
+    HIGH = 3, "High"
+    CRITICAL = 4, "Critical"
+
+
+class Queue(models.TextChoices):
+    HIGH = "high_priority", "high_priority"
+    MEDIUM = "medium_priority", "medium_priority"
+    LOW = "low_priority", "low_priority"
+    DEFAULT = "default", "default"
+
+    @classmethod
+    def for_priority(cls, priority: int) -> str:
+        """Route CRITICAL and HIGH to high, NORMAL to medium and LOW to low."""
+        if priority >= Priority.HIGH:
+            return cls.HIGH
+        if priority == Priority.NORMAL:
+            return cls.MEDIUM
+        return cls.LOW
+
+
+class ErrorKind(models.TextChoices):
+    EXCEPTION = "exception", "Exception"
+    TIME_LIMIT = "time_limit", "Time limit"
+    WORKER_LOST = "worker_lost", "Worker lost"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class TaskSystem(models.TextChoices):
+    CELERY = "celery", "Celery"
+    INLINE = "inline", "Inline"
+
+
+class TaskQuerySet(models.QuerySet):
+    def visible_to(self, user) -> "TaskQuerySet":
+        """Staff see every task; everyone else only their own."""
+        if user.is_staff:
+            return self
+        return self.filter(owner=user)
+
+    def active(self) -> "TaskQuerySet":
+        return self.filter(status__in=TaskStatus.active())
+
+    def terminal(self) -> "TaskQuerySet":
+        return self.filter(status__in=TaskStatus.terminal())
+
+
+class Task(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="tasks",
+        help_text="Null for system runs (schedules, sweepers).",
+    )
+    name = models.CharField(max_length=200)
+    task_type = models.CharField(max_length=100, help_text="Registry key of the task type.")
+    params = models.JSONField(default=dict, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    queue = models.CharField(max_length=50, choices=Queue.choices, default=Queue.MEDIUM)
+    status = models.CharField(
+        max_length=16, choices=TaskStatus.choices, default=TaskStatus.PENDING, editable=False
+    )
+    task_system = models.CharField(
+        max_length=10, choices=TaskSystem.choices, default=TaskSystem.CELERY
+    )
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=500, blank=True, default="")
+    steps = models.JSONField(default=list, blank=True)
+    checkpoint = models.JSONField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error_message = models.TextField(blank=True, default="")
+    error_kind = models.CharField(max_length=16, choices=ErrorKind.choices, blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    max_retries = models.PositiveSmallIntegerField(default=3)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="children",
+        help_text="The task this one is a sub-task or a retry of.",
+    )
+    # NULL, not "", for "no key": the unique constraint must not treat two keyless tasks alike.
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+
+    objects = TaskQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["owner", "status", "-created_at"], name="task_owner_status_created"
+            ),
+            models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created"),
+            models.Index(fields=["-created_at", "-id"], name="task_created"),
+            models.Index(fields=["task_type", "-created_at"], name="task_type_created"),
+            models.Index(fields=["status", "heartbeat_at"], name="task_status_heartbeat"),
+            models.Index(fields=["status", "created_at"], name="task_status_created"),
+            models.Index(fields=["parent"], name="task_parent"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="task_unique_owner_idempotency_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0, progress__lte=100), name="task_progress_0_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=Priority.LOW, priority__lte=Priority.CRITICAL),
+                name="task_priority_1_4",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=TaskStatus.values), name="task_status_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.task_type} ({self.id})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TaskStatus.terminal()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in TaskStatus.active()
+
+    @property
+    def duration_seconds(self) -> float | None:
+        """Wall time of the last attempt, or None while it has not both started and ended."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class TaskEvent(models.Model):
+    """One transition of a task, appended and never changed."""
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    from_status = models.CharField(max_length=16, choices=TaskStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=TaskStatus.choices)
+    attempt = models.PositiveIntegerField(default=0)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["task", "id"]
+        indexes = [models.Index(fields=["task", "id"], name="taskevent_task_id")]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}: {self.from_status or '∅'} → {self.to_status}"

@@ -1,0 +1,286 @@
+"""Run one delivery of a task: claim it, run its body with a context, record how it ended.
+
+The same function runs under a Celery worker and, with CELERY_ENABLED=false, in the web
+process's thread pool, so both have one lifecycle, one progress path and one event log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import traceback as tb
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from billiard.process import current_process
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from . import lifecycle, registry
+from .context import TaskCancelled, TaskContext
+from .models import ErrorKind, Task, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+def execute(task_id, *, worker: str = "") -> str | None:
+    """Run one delivery of the task; return the status it ended in, None if it did not run."""
+    close_old_connections()
+    try:
+        task = lifecycle.claim(task_id, worker=worker or default_worker_label())
+        if task is None:
+            return None
+        return _run_claimed(task)
+    finally:
+        close_old_connections()
+
+
+def default_worker_label() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _run_claimed(task: Task) -> str:
+    try:
+        task_type = registry.get(task.task_type)
+    except registry.UnknownTaskType as exc:
+        lifecycle.finish_failed(
+            task.id, attempt=task.attempts, kind=ErrorKind.EXCEPTION, message=str(exc)
+        )
+        return TaskStatus.FAILED
+    ctx = TaskContext.for_task(
+        task, min_write_interval=lifecycle.engine_setting("PROGRESS_MIN_INTERVAL")
+    )
+    heartbeat = Heartbeat(ctx)
+    heartbeat.start()
+    try:
+        params = task_type.validate(task.params)
+        result = _call_body(task_type, ctx, params)
+        result = _json_safe(result)
+    except TaskCancelled:
+        heartbeat.stop()
+        ended = lifecycle.finish_revoked(
+            task.id,
+            attempt=ctx.attempt,
+            reason="cancelled; stopped at a progress check",
+            progress_fields=ctx.progress_fields(),
+        )
+        return TaskStatus.REVOKED if ended else _current_status(task.id)
+    except SoftTimeLimitExceeded:
+        heartbeat.stop()
+        limit = task_type.soft_time_limit or settings.CELERY_TASK_SOFT_TIME_LIMIT
+        lifecycle.finish_failed(
+            task.id,
+            attempt=ctx.attempt,
+            kind=ErrorKind.TIME_LIMIT,
+            message=f"The task ran past its soft time limit of {limit} s and was stopped.",
+            traceback=tb.format_exc(),
+            progress_fields=ctx.progress_fields(),
+        )
+        return TaskStatus.FAILED
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+        heartbeat.stop()
+        return _record_failure(task, task_type, ctx, exc)
+    finally:
+        heartbeat.stop()
+    ended = lifecycle.finish_succeeded(
+        task.id, attempt=ctx.attempt, result=result, progress_fields=ctx.progress_fields()
+    )
+    return TaskStatus.SUCCEEDED if ended else _current_status(task.id)
+
+
+def _current_status(task_id) -> str:
+    return Task.objects.filter(pk=task_id).values_list("status", flat=True).first()
+
+
+def _record_failure(task: Task, task_type, ctx: TaskContext, exc: Exception) -> str:
+    message = f"{type(exc).__name__}: {exc}"
+    trace = tb.format_exc()
+    if isinstance(exc, task_type.retry_on) and ctx.attempt <= task.max_retries:
+        delay = retry_delay(task_type, ctx.attempt)
+        moved = lifecycle.schedule_retry(
+            task.id,
+            attempt=ctx.attempt,
+            delay=delay,
+            message=message,
+            traceback=trace,
+            progress_fields=ctx.progress_fields(),
+        )
+        if moved:
+            from .services import task_publish_later
+
+            task_publish_later(task.id, delay=delay)
+            return TaskStatus.RETRYING
+    lifecycle.finish_failed(
+        task.id,
+        attempt=ctx.attempt,
+        kind=ErrorKind.EXCEPTION,
+        message=message,
+        traceback=trace,
+        progress_fields=ctx.progress_fields(),
+    )
+    return TaskStatus.FAILED
+
+
+def retry_delay(task_type, attempt: int) -> float:
+    """Exponential backoff with equal jitter: half fixed, half random, capped."""
+    base = task_type.backoff_base or lifecycle.engine_setting("RETRY_BACKOFF_BASE")
+    ceiling = min(lifecycle.engine_setting("RETRY_BACKOFF_MAX"), base * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _json_safe(result):
+    """Results are stored as JSON: convert dates and decimals, refuse anything else clearly."""
+    import json
+
+    try:
+        return json.loads(json.dumps(result, cls=DjangoJSONEncoder))
+    except TypeError as exc:
+        raise TypeError(f"task result is not JSON-serialisable: {exc}") from None
+
+
+# --- async bodies ---------------------------------------------------------------------------
+
+_loop_lock = threading.Lock()
+_loop_state: dict = {}
+
+
+def process_event_loop() -> asyncio.AbstractEventLoop:
+    """The one event loop of this process, run in its own thread, made anew after a fork."""
+    with _loop_lock:
+        if _loop_state.get("pid") != os.getpid():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(
+                target=loop.run_forever, name="casework-event-loop", daemon=True
+            )
+            thread.start()
+            _loop_state.update(pid=os.getpid(), loop=loop, thread=thread)
+        return _loop_state["loop"]
+
+
+def _call_body(task_type, ctx: TaskContext, params: dict):
+    if not task_type.is_async:
+        return task_type.body(ctx, **params)
+    future = asyncio.run_coroutine_threadsafe(task_type.body(ctx, **params), process_event_loop())
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+# --- heartbeat and forced cancellation ------------------------------------------------------
+
+
+class Heartbeat(threading.Thread):
+    """Keep the lease alive and watch for a cancel request while a body runs.
+
+    A body that does not stop within the grace period after a cancel request is ended: the
+    row is revoked and, in a prefork worker child, the child kills itself (the message is
+    then redelivered, finds the row revoked and is dropped).
+    """
+
+    def __init__(self, ctx: TaskContext):
+        super().__init__(name=f"casework-heartbeat-{ctx.task_id}", daemon=True)
+        self.ctx = ctx
+        self._stop_event = threading.Event()
+        self.interval = lifecycle.engine_setting("HEARTBEAT_SECONDS")
+        self.grace = lifecycle.engine_setting("CANCEL_GRACE_SECONDS")
+        self.poll = min(1.0, self.interval)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        last_beat = 0.0
+        try:
+            while not self._stop_event.wait(self.poll):
+                now = timezone.now()
+                beat = now.timestamp() - last_beat >= self.interval
+                if beat:
+                    last_beat = now.timestamp()
+                if not self._check(now, beat):
+                    return
+        finally:
+            connection.close()
+
+    def _check(self, now, beat: bool) -> bool:
+        """One look at the row; False when there is nothing more to watch."""
+        base = Task.objects.filter(
+            pk=self.ctx.task_id, status=TaskStatus.RUNNING, attempts=self.ctx.attempt
+        )
+        if beat:
+            base.update(heartbeat_at=now)
+        row = base.values_list("cancel_requested_at", flat=True)
+        requested = list(row)
+        if not requested:
+            self.ctx.cancel_flag = True
+            return False
+        cancel_requested_at = requested[0]
+        if cancel_requested_at is None:
+            return True
+        self.ctx.cancel_flag = True
+        if now - cancel_requested_at < timedelta(seconds=self.grace):
+            return True
+        if self._stop_event.is_set():
+            return False
+        revoked = lifecycle.finish_revoked(
+            self.ctx.task_id,
+            attempt=self.ctx.attempt,
+            reason=f"cancelled; did not stop within the {self.grace:g} s grace period",
+            progress_fields=self.ctx.progress_fields(),
+        )
+        if revoked and _in_prefork_child():
+            logger.warning("terminating worker child %s for task %s", os.getpid(), self.ctx.task_id)
+            connection.close()
+            os.kill(os.getpid(), signal.SIGKILL)
+        return False
+
+
+def _in_prefork_child() -> bool:
+    return current_process().name.startswith("ForkPoolWorker")
+
+
+# --- inline mode (CELERY_ENABLED=false) -----------------------------------------------------
+
+_inline_lock = threading.Lock()
+_inline_state: dict = {}
+
+
+def inline_executor() -> ThreadPoolExecutor:
+    with _inline_lock:
+        if _inline_state.get("pid") != os.getpid():
+            _inline_state.update(
+                pid=os.getpid(),
+                executor=ThreadPoolExecutor(
+                    max_workers=lifecycle.engine_setting("INLINE_WORKERS"),
+                    thread_name_prefix="casework-inline",
+                ),
+            )
+        return _inline_state["executor"]
+
+
+def run_inline(task_id, *, delay: float = 0.0) -> None:
+    """Run the task in this process's thread pool, after `delay` seconds if given."""
+    label = f"inline:{socket.gethostname()}:{os.getpid()}"
+    if delay > 0:
+        timer = threading.Timer(delay, run_inline, args=(task_id,))
+        timer.daemon = True
+        timer.start()
+        return
+    inline_executor().submit(_run_inline_logged, task_id, label)
+
+
+def _run_inline_logged(task_id, label: str) -> None:
+    try:
+        execute(task_id, worker=label)
+    except Exception:
+        logger.exception("inline run of task %s crashed", task_id)
+        raise

@@ -1,0 +1,266 @@
+"""Writes of the task engine: submit, publish, cancel, retry, edit, delete.
+
+Every side effect that leaves the transaction (publishing to the broker, handing work to the
+inline pool, broadcasting) runs on commit, so a rolled-back submit publishes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import lifecycle, registry
+from .models import Priority, Task, TaskEvent, TaskStatus, TaskSystem
+
+logger = logging.getLogger(__name__)
+
+
+class TaskError(Exception):
+    """Base of the engine's domain errors; each maps to one HTTP status in the API."""
+
+
+class TaskNotCancellable(TaskError):
+    pass
+
+
+class TaskNotRetryable(TaskError):
+    pass
+
+
+class TaskNotEditable(TaskError):
+    pass
+
+
+def task_system() -> str:
+    return TaskSystem.CELERY if settings.CELERY_ENABLED else TaskSystem.INLINE
+
+
+@dataclass(frozen=True)
+class Submitted:
+    task: Task
+    created: bool
+
+
+def task_submit(
+    *,
+    owner,
+    task_type: str,
+    params: dict | None = None,
+    priority: int | None = None,
+    name: str = "",
+    idempotency_key: str | None = None,
+    parent: Task | None = None,
+    system: bool = False,
+) -> Submitted:
+    """Record a task and publish it once the surrounding transaction commits.
+
+    Raises registry.UnknownTaskType for a type not in the registry (or not public, unless
+    `system`), and a DRF ValidationError naming the field for bad params. The same
+    idempotency key for the same owner returns the existing task with created=False.
+    """
+    kind = registry.get(task_type)
+    if not kind.public and not system:
+        raise registry.UnknownTaskType(task_type)
+    clean_params = kind.to_json_params(params or {})
+    if idempotency_key:
+        existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+        if existing:
+            return Submitted(existing, False)
+    chosen_priority = int(priority if priority is not None else kind.priority)
+    if chosen_priority not in Priority.values:
+        raise ValueError(f"priority must be one of {Priority.values}")
+    task = Task(
+        owner=owner,
+        name=(name or kind.name)[:200],
+        task_type=kind.name,
+        params=clean_params,
+        priority=chosen_priority,
+        queue=kind.queue_for(chosen_priority),
+        max_retries=kind.max_retries,
+        task_system=task_system(),
+        parent=parent,
+        idempotency_key=idempotency_key or None,
+    )
+    try:
+        with transaction.atomic():
+            task.save(force_insert=True)
+            lifecycle.record_event(task, from_status="", detail={"task_type": kind.name})
+    except IntegrityError:
+        if idempotency_key:
+            existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
+            if existing:
+                return Submitted(existing, False)
+        raise
+    task_id = task.id
+    transaction.on_commit(lambda: task_publish(task_id))
+    return Submitted(task, True)
+
+
+def task_publish(task_id, *, countdown: float = 0.0) -> bool:
+    """Hand the task to the broker (or the inline pool) and mark it queued.
+
+    A failure to publish leaves the row pending; the sweeper publishes it later. Returns
+    whether the task was handed over.
+    """
+    task = Task.objects.filter(pk=task_id).first()
+    if task is None or task.is_terminal:
+        return False
+    if task.task_system == TaskSystem.INLINE or not settings.CELERY_ENABLED:
+        from .runner import run_inline
+
+        run_inline(task.id, delay=countdown)
+    else:
+        try:
+            _send_to_broker(task, countdown=countdown)
+        except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
+            logger.warning(
+                "publishing task %s failed; the sweeper will retry", task_id, exc_info=True
+            )
+            return False
+    lifecycle.transition(
+        task.id,
+        to=TaskStatus.QUEUED,
+        allowed_from=[TaskStatus.PENDING],
+        updates={"queued_at": timezone.now()},
+        detail={"queue": task.queue},
+    )
+    if task.status == TaskStatus.QUEUED:
+        Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(queued_at=timezone.now())
+    return True
+
+
+def _send_to_broker(task: Task, *, countdown: float) -> None:
+    from .tasks import run_task
+
+    kind = registry.get(task.task_type)
+    options = {
+        "task_id": str(task.id),
+        "queue": task.queue,
+        "retry": False,
+    }
+    if countdown > 0:
+        options["countdown"] = countdown
+    if kind.time_limit:
+        options["time_limit"] = kind.time_limit
+    if kind.soft_time_limit:
+        options["soft_time_limit"] = kind.soft_time_limit
+    run_task.apply_async(args=[str(task.id)], **options)
+
+
+def task_publish_later(task_id, *, delay: float) -> None:
+    """Publish a retry once its backoff has passed."""
+    transaction.on_commit(lambda: task_publish(task_id, countdown=delay))
+
+
+class CancelOutcome(StrEnum):
+    REVOKED = "revoked"
+    REQUESTED = "cancel_requested"
+
+
+def task_cancel(*, task: Task, by=None) -> CancelOutcome:
+    """Cancel a task and its active children.
+
+    A task that has not started (pending, queued, waiting for a retry) is revoked at once and
+    never starts, with or without a worker up. A running one is asked to stop: it stops at its
+    next progress call, or is ended after the grace period.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = Task.objects.select_for_update().get(pk=task.pk)
+        if row.is_terminal:
+            raise TaskNotCancellable(f"task {row.id} already finished ({row.status})")
+        if row.status == TaskStatus.RUNNING:
+            if row.cancel_requested_at is None:
+                row.cancel_requested_at = now
+                row.cancel_requested_by = by
+                row.save(update_fields=["cancel_requested_at", "cancel_requested_by"])
+                TaskEvent.objects.create(
+                    task=row,
+                    from_status=row.status,
+                    to_status=row.status,
+                    attempt=row.attempts,
+                    detail={"cancel_requested_by": getattr(by, "pk", None)},
+                )
+                transaction.on_commit(
+                    lambda: lifecycle.announce(row, "status", cancel_requested=True)
+                )
+            outcome = CancelOutcome.REQUESTED
+        else:
+            lifecycle.transition(
+                row.id,
+                to=TaskStatus.REVOKED,
+                allowed_from=[TaskStatus.PENDING, TaskStatus.QUEUED, TaskStatus.RETRYING],
+                updates={
+                    "cancel_requested_at": now,
+                    "cancel_requested_by": by,
+                    "error_kind": "cancelled",
+                    "error_message": "cancelled before it started",
+                    "finished_at": now,
+                },
+                detail={"cancel_requested_by": getattr(by, "pk", None)},
+            )
+            outcome = CancelOutcome.REVOKED
+        for child in Task.objects.filter(parent=row, status__in=TaskStatus.active()):
+            task_cancel(task=child, by=by)
+    task.refresh_from_db()
+    return outcome
+
+
+def task_retry(*, task: Task, by=None, params: dict | None = None) -> Task:
+    """Start a new task linked to a failed or revoked one, with the same or edited params."""
+    if task.status not in (TaskStatus.FAILED, TaskStatus.REVOKED):
+        raise TaskNotRetryable(f"only failed or revoked tasks can be retried, not {task.status}")
+    merged = {**task.params, **(params or {})}
+    return task_submit(
+        owner=task.owner,
+        task_type=task.task_type,
+        params=merged,
+        priority=task.priority,
+        name=task.name,
+        parent=task,
+        system=True,
+    ).task
+
+
+def task_update(*, task: Task, name: str | None = None, priority: int | None = None) -> Task:
+    """Rename or re-prioritise a task that has not started; a new priority re-routes it."""
+    with transaction.atomic():
+        row = Task.objects.select_for_update().get(pk=task.pk)
+        if row.status not in TaskStatus.not_started():
+            raise TaskNotEditable(f"task {row.id} has started ({row.status}); it can't be edited")
+        fields = []
+        if name is not None:
+            row.name = name[:200]
+            fields.append("name")
+        requeue = priority is not None and int(priority) != row.priority
+        if requeue:
+            row.priority = int(priority)
+            row.queue = registry.get(row.task_type).queue_for(row.priority)
+            fields += ["priority", "queue"]
+        if fields:
+            row.save(update_fields=fields)
+        if requeue and row.status == TaskStatus.QUEUED and row.task_system == TaskSystem.CELERY:
+            # The message already in the old queue will find the row claimed or revoked.
+            row_id = row.id
+            transaction.on_commit(lambda: _send_to_broker(Task.objects.get(pk=row_id), countdown=0))
+    return row
+
+
+def task_delete(*, task: Task, by=None) -> None:
+    """Cancel the task if it is active, then remove it with its events."""
+    if task.is_active:
+        # It may finish between the check and the cancel; deleting it is right either way.
+        with suppress(TaskNotCancellable):
+            task_cancel(task=task, by=by)
+    Task.objects.filter(pk=task.pk).delete()
+
+
+def stale_after(seconds: float):
+    return timezone.now() - timedelta(seconds=seconds)

@@ -1,0 +1,144 @@
+"""Shared fixtures: users, a clean Redis test database, and a real Celery worker process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.factories import UserFactory
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    return UserFactory(is_staff=True)
+
+
+@pytest.fixture
+def redis_client():
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def clean_redis(redis_client):
+    """Empty the tests' Redis database (queues, counters, sequences) before a test."""
+    redis_client.flushdb()
+    return redis_client
+
+
+def worker_env(**extra) -> dict:
+    """The environment a worker process needs to share the test database and broker."""
+    db = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "DATABASE_URL": (f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"),
+        "TEST_REDIS_URL": settings.REDIS_URL,
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(extra)
+    return env
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess on every queue, stopped with the fixture."""
+
+    def __init__(self, *, concurrency: int = 2, log_path: Path, extra_env: dict | None = None):
+        self.log_path = log_path
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "high_priority,medium_priority,low_priority,default",
+            "-c",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "-l",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+        ]
+        self.log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            env=worker_env(**(extra_env or {})),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.output()}")
+            if b" ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(self.proc.pid)], capture_output=True, text=True
+        ).stdout
+        return [int(p) for p in out.split()]
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def worker(transactional_db, clean_redis, tmp_path):
+    """A real Celery worker process on the real broker and database, for one test."""
+    process = WorkerProcess(log_path=tmp_path / "worker.log")
+    yield process
+    process.stop()
+
+
+def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, message: str = ""):
+    """Poll `predicate` until it returns something truthy; fail the test after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")

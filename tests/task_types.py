@@ -1,0 +1,95 @@
+"""Task types the tests need: bodies that fail, hang, crash or count their real executions.
+
+Executions are counted in Redis (INCR), outside any database transaction, so a count is what
+really ran, whichever process ran it.
+"""
+
+import os
+import signal
+import time
+
+import redis
+from django.conf import settings
+from rest_framework import serializers
+
+from tasks_app.context import TaskContext
+from tasks_app.registry import PermanentError, TransientError, task_type
+
+COUNTER_KEY = "casework-test:executions:{key}"
+
+
+def counter() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def executions(key: str) -> int:
+    return int(counter().get(COUNTER_KEY.format(key=key)) or 0)
+
+
+def _count(key: str) -> int:
+    return int(counter().incr(COUNTER_KEY.format(key=key)))
+
+
+class CountedParams(serializers.Serializer):
+    key = serializers.CharField()
+    fail_times = serializers.IntegerField(default=0)
+    permanent = serializers.BooleanField(default=False)
+    seconds = serializers.FloatField(default=0)
+
+
+@task_type("test.counted", params=CountedParams, max_retries=2)
+def counted(ctx: TaskContext, *, key: str, fail_times: int, permanent: bool, seconds: float):
+    """Count the execution; fail transiently for the first `fail_times` executions."""
+    n = _count(key)
+    if seconds:
+        ctx.wait(seconds)
+    if permanent:
+        raise PermanentError(f"permanent failure on execution {n}")
+    if n <= fail_times:
+        raise TransientError(f"transient failure on execution {n}")
+    return {"executions": n}
+
+
+class SpinParams(serializers.Serializer):
+    key = serializers.CharField()
+    seconds = serializers.FloatField(default=30)
+    cooperative = serializers.BooleanField(default=True)
+
+
+@task_type("test.spin", params=SpinParams, max_retries=0)
+def spin(ctx: TaskContext, *, key: str, seconds: float, cooperative: bool):
+    """Work for `seconds`; report progress unless told to ignore cancellation."""
+    _count(key)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cooperative:
+            ctx.progress(None, "spinning")
+            ctx.wait(0.05)
+        else:
+            time.sleep(0.05)
+    return {"spun": seconds}
+
+
+class CrashParams(serializers.Serializer):
+    key = serializers.CharField()
+
+
+@task_type("test.crash", params=CrashParams, max_retries=1)
+def crash(ctx: TaskContext, *, key: str):
+    """Kill the process running it, every time (a poison task)."""
+    _count(key)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+class AsyncParams(serializers.Serializer):
+    value = serializers.IntegerField()
+
+
+@task_type("test.async_double", params=AsyncParams)
+async def async_double(ctx: TaskContext, *, value: int):
+    """An async body: awaits, reports progress, returns the loop it ran on."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    await ctx.aprogress(50, "half")
+    return {"double": value * 2, "loop": id(asyncio.get_running_loop())}
