@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from documents.engines.entities import find_money, parse_chinese_numeral
 from litigation.engines.citations import (
     Citation,
     Document,
@@ -23,7 +24,6 @@ from litigation.engines.citations import (
     is_chinese,
     sentence_spans,
 )
-from litigation.engines.facts import contract_total, largest_money_in, percentages_in
 
 ProgressCallback = Callable[[str, float], None]
 
@@ -95,7 +95,7 @@ class Contract:
         return None
 
     def clause_path(self, clause: Clause | None) -> str:
-        """Return the clause title prefixed by its ancestors', e.g. "Article 5 Termination › 5.2"."""
+        """Return the clause title after its ancestors', e.g. "Article 5 Termination › 5.2"."""
         if clause is None:
             return "前言" if self.chinese else "Preamble"
         titles = [clause.title]
@@ -212,6 +212,39 @@ def review_contract(
         "findings": findings,
         "summary": _summary(findings),
     }
+
+
+def percentages_in(text: str) -> list[Decimal]:
+    """Return the percentages written in ``text``: "30%", "百分之三十", "万分之五" (0.05)."""
+    values = [Decimal(match.group(1)) for match in _PERCENT.finditer(text)]
+    for match in _CN_FRACTION.finditer(text):
+        number = match.group(2)
+        numerator = (
+            Decimal(number) if number[0].isdigit() else Decimal(parse_chinese_numeral(number))
+        )
+        values.append(numerator * _FRACTION_BASE[match.group(1)])
+    return values
+
+
+def largest_money_in(text: str) -> Decimal | None:
+    """Return the largest amount of money in ``text``, or None.
+
+    The largest, because contracts write an amount twice ("叁拾万元（¥300,000）") and a
+    clause's headline amount is the one that matters for comparisons.
+    """
+    amounts = [mention.value for mention in find_money(text)]
+    return max(amounts) if amounts else None
+
+
+def contract_total(text: str) -> Decimal | None:
+    """Return the contract amount: the money in the first sentence naming a total or price."""
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        if _TOTAL.search(sentence):
+            amount = largest_money_in(sentence)
+            if amount is not None:
+                return amount
+    return None
 
 
 def rule_governing_law(contract: Contract, context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -442,6 +475,15 @@ RULES: tuple[Rule, ...] = (
     rule_vague_terms,
 )
 
+_TOTAL = re.compile(
+    r"合同总价|合同总额|合同总金额|总价款|合同价款|合同金额|借款金额|借款本金|货款总额|总价|"
+    r"total\s+contract\s+price|contract\s+price|total\s+price|total\s+amount|purchase\s+price|"
+    r"loan\s+amount|principal\s+amount|total\s+fees",
+    re.IGNORECASE,
+)
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[%％]|per\s*cent\b|percent\b)", re.IGNORECASE)
+_CN_FRACTION = re.compile(r"(百|千|万)分之([零〇一二三四五六七八九十百两]+|\d+(?:\.\d+)?)")
+_FRACTION_BASE = {"百": Decimal(1), "千": Decimal("0.1"), "万": Decimal("0.01")}
 _GOVERNING_LAW = re.compile(
     r"适用(?:中华人民共和国|中国|[^。；\n]{0,12})法律|法律适用|准据法|governing\s+law|"
     r"governed\s+by\s+(?:and\s+construed\s+in\s+accordance\s+with\s+)?the\s+laws?",

@@ -2,48 +2,41 @@
 
 Facts are read per document and each one carries the citation it rests on. Dates, money and
 parties are recognised by ``documents.engines.entities``; this module decides which
-sentences they belong to and what the sentence is about (a payment, a demand, a due date).
+sentences they belong to and what a sentence is about (a payment, a demand, a due date),
+which the timeline and the limitation check build on.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
-from documents.engines.entities import (
-    find_dates,
-    find_money,
-    find_parties,
-    parse_chinese_numeral,
-)
+from documents.engines.entities import DateMention, find_dates, find_money, find_parties
 from litigation.engines.citations import (
     Citation,
     Document,
     as_document,
+    is_chinese,
     sentence_spans,
 )
+from litigation.engines.contract_review import largest_money_in, segment_clauses
 
 MAX_DESCRIPTION = 200
+MAX_SENTENCES_PER_TERM_CLAUSE = 3
 
 EVENT_KINDS: dict[str, re.Pattern[str]] = {
     "signing": re.compile(
         r"签订|签署|签约|订立|签字|entered\s+into|signed|executed|made\s+on|dated", re.IGNORECASE
     ),
-    "due": re.compile(
-        r"到期|届满|(?:之前|前)(?:一次性)?(?:归还|偿还|还清|付清|支付)|还款期限|最迟|"
-        r"\bdue\b|no\s+later\s+than|expir|on\s+or\s+before",
-        re.IGNORECASE,
-    ),
     "payment": re.compile(
-        r"转账|汇款|转入|转出|支出|收入|还款|已还|归还了|支付了|付款|交易|还你|"
+        r"转账|汇款|转入|转出|支出|收入|还款|已还|先还|支付|付款|交易|"
         r"\bpaid\b|payment|transfer|repaid|remitted|wire",
         re.IGNORECASE,
     ),
     "demand": re.compile(
         r"催|什么时候还|何时还|还钱|要求[^。]{0,10}(?:还款|归还|支付|付款)|律师函|"
-        r"demand|reminder|overdue\s+notice|chase|request(?:ed)?\s+(?:repayment|payment)",
+        r"demand|reminder|overdue\s+notice|request(?:ed)?\s+(?:repayment|payment)",
         re.IGNORECASE,
     ),
     "acknowledgment": re.compile(
@@ -51,7 +44,7 @@ EVENT_KINDS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "delivery": re.compile(
-        r"交货|交付|发货|送达|签收|验收|deliver|shipped|shipment|received\s+the\s+goods",
+        r"交货|发货|送达|签收|验收|deliver|shipped|shipment|received\s+the\s+goods",
         re.IGNORECASE,
     ),
     "breach": re.compile(
@@ -59,6 +52,7 @@ EVENT_KINDS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
 }
+"""What a dated sentence reports; "due" is decided per date, see ``_is_due``."""
 
 DEFAULT_KEY_TERMS: tuple[dict[str, Any], ...] = (
     {
@@ -70,7 +64,6 @@ DEFAULT_KEY_TERMS: tuple[dict[str, Any], ...] = (
             "合同价款",
             "合同金额",
             "借款金额",
-            "借款本金",
             "货款",
             "价格",
             "单价",
@@ -78,14 +71,13 @@ DEFAULT_KEY_TERMS: tuple[dict[str, Any], ...] = (
             "total price",
             "purchase price",
             "loan amount",
-            "principal",
             "fees",
         ],
     },
     {
         "key": "term",
         "name": "期限 / Term",
-        "keywords": ["期限", "有效期", "起至", "合同期", "term of", "valid for", "expire"],
+        "keywords": ["期限", "有效期", "起至", "合同期", "term of", "initial term", "expires"],
     },
     {
         "key": "payment_schedule",
@@ -112,15 +104,16 @@ DEFAULT_KEY_TERMS: tuple[dict[str, Any], ...] = (
     },
 )
 
-_TOTAL = re.compile(
-    r"合同总价|合同总额|合同总金额|总价款|合同价款|合同金额|借款金额|借款本金|货款总额|总价|"
-    r"total\s+contract\s+price|contract\s+price|total\s+price|total\s+amount|purchase\s+price|"
-    r"loan\s+amount|principal\s+amount|total\s+fees",
+_NOT_EVENT = re.compile(
+    r"查询期间|查询日期|打印日期|打印时间|statement\s+period|printed\s+on", re.IGNORECASE
+)
+_DUE_AFTER = re.compile(r"^\s*(?:之前|以前|前|止|到期|届满)")
+_DUE_BEFORE = re.compile(
+    r"(?:no\s+later\s+than|on\s+or\s+before|before|\bby|until|due\s+(?:on|by)|expires?\s+on|"
+    r"最迟(?:于|在)?|截至)\s*$",
     re.IGNORECASE,
 )
-_PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*(?:[%％]|per\s*cent\b|percent\b)", re.IGNORECASE)
-_CN_FRACTION = re.compile(r"(百|千|万)分之([零〇一二三四五六七八九十百两]+|\d+(?:\.\d+)?)")
-_FRACTION_BASE = {"百": Decimal(1), "千": Decimal("0.1"), "万": Decimal("0.01")}
+_DUE_WORDS = re.compile(r"到期|届满|还款期限|\bdue\b|matur", re.IGNORECASE)
 _CONTENT = re.compile(r"[\u4e00-\u9fffA-Za-z]")
 _TIME = re.compile(r"\d{1,2}:\d{2}(?::\d{2})?")
 
@@ -170,33 +163,28 @@ def extract_parties(document: Document) -> list[dict[str, Any]]:
 def extract_events(document: Document) -> list[dict[str, Any]]:
     """Return one event per date written in the document, in text order.
 
-    The description is the sentence holding the date; a sentence that is only a date and a
-    name (a chat header "张伟 2023-03-05 10:21") takes the next sentence as its content.
-    ``kinds`` says what the sentence is about (payment, demand, due, ...), which the
-    limitation check relies on.
+    The description is the sentence holding the date. A sentence that is only a date and a
+    name (a chat header "张伟 2023-03-05 10:21") takes the next sentence as its content; a
+    bare date closing the document is its date of signing. ``kinds`` says what the event
+    is (signing, payment, demand, acknowledgment, delivery, breach, due), which the
+    limitation check relies on. Statement periods of bank records are not events.
     """
     text = document.text
     sentences = list(sentence_spans(text))
     events = []
     for position, (start, end) in enumerate(sentences):
-        dates = find_dates(text[start:end])
-        if not dates:
+        sentence = text[start:end]
+        dates = find_dates(sentence)
+        if not dates or _NOT_EVENT.search(sentence):
             continue
-        span_end = end
-        if _is_header_only(text[start:end], dates) and position + 1 < len(sentences):
-            span_end = sentences[position + 1][1]
-        citation = Citation.of(document, start, span_end)
+        kinds = event_kinds(sentence)
+        header = not kinds and _is_header_only(sentence, dates)
+        if header and position + 1 < len(sentences):
+            end = sentences[position + 1][1]
+            kinds = event_kinds(text[start:end])
+        citation = Citation.of(document, start, end)
         for mention in dates:
-            events.append(
-                {
-                    "date": mention.value.isoformat(),
-                    "date_text": mention.text,
-                    "description": _description(citation.quote),
-                    "kinds": event_kinds(citation.quote),
-                    "document_id": document.id,
-                    "citation": citation.to_dict(),
-                }
-            )
+            events.append(_event(document, citation, mention, kinds, header=header))
     return events
 
 
@@ -222,20 +210,23 @@ def extract_amounts(document: Document) -> list[dict[str, Any]]:
 def extract_key_terms(
     document: Document, key_terms: Iterable[Mapping[str, Any]]
 ) -> dict[str, list[dict[str, Any]]]:
-    """Return, per key term, the sentences that state it: ``{key: [{quote..., citation}]}``.
+    """Return, per key term, the sentences that state it: ``{key: [{term, name, citation}]}``.
 
-    The price term also carries the contract total as ``value`` when one is stated.
+    A sentence states a term when it contains one of the term's keywords, or when it opens
+    a clause whose heading does ("第一条 借款金额" → the sentences under it). An entry also
+    carries the largest ``amount`` and the ``dates`` the sentence mentions.
     """
-    sentences = [
-        (start, end, document.text[start:end]) for start, end in sentence_spans(document.text)
-    ]
+    spans = _body_sentences(document)
+    headed = _sentences_under_headings(document)
     result: dict[str, list[dict[str, Any]]] = {}
     for term in key_terms:
         keywords = [keyword.lower() for keyword in term["keywords"]]
+        matched = {span for span in spans if _mentions(document.text[span[0] : span[1]], keywords)}
+        for heading, sentences in headed:
+            if _mentions(heading, keywords):
+                matched.update(sentences[:MAX_SENTENCES_PER_TERM_CLAUSE])
         result[term["key"]] = [
-            _key_term_entry(document, term, start, end, sentence)
-            for start, end, sentence in sentences
-            if any(keyword in sentence.lower() for keyword in keywords)
+            _key_term_entry(document, term, start, end) for start, end in sorted(matched)
         ]
     return result
 
@@ -245,42 +236,95 @@ def event_kinds(sentence: str) -> list[str]:
     return [kind for kind, pattern in EVENT_KINDS.items() if pattern.search(sentence)]
 
 
-def percentages_in(text: str) -> list[Decimal]:
-    """Return the percentages written in ``text``: "30%", "百分之三十", "万分之五" (0.05)."""
-    values = [Decimal(match.group(1)) for match in _PERCENT.finditer(text)]
-    for match in _CN_FRACTION.finditer(text):
-        number = match.group(2)
-        numerator = (
-            Decimal(number) if number[0].isdigit() else Decimal(parse_chinese_numeral(number))
+def _event(
+    document: Document,
+    citation: Citation,
+    mention: DateMention,
+    kinds: list[str],
+    *,
+    header: bool,
+) -> dict[str, Any]:
+    description = _description(citation.quote)
+    if header and citation.quote == mention.text:
+        kinds = ["signing"]
+        description = (
+            f"{document.title}（落款日期 {mention.text}）"
+            if is_chinese(document.text)
+            else f"{document.title} (dated {mention.text})"
         )
-        values.append(numerator * _FRACTION_BASE[match.group(1)])
-    return values
+    elif not header and _is_due(citation.quote, mention):
+        kinds = [*kinds, "due"]
+    return {
+        "date": mention.value.isoformat(),
+        "date_text": mention.text,
+        "description": description,
+        "kinds": kinds,
+        "document_id": document.id,
+        "citation": citation.to_dict(),
+    }
 
 
-def largest_money_in(text: str) -> Decimal | None:
-    """Return the largest amount of money in ``text``, or None.
+def _is_due(sentence: str, mention: DateMention) -> bool:
+    """Return True if the date is a deadline: "于2023年2月28日前归还", "no later than May 31".
 
-    The largest, because contracts write an amount twice ("叁拾万元（¥300,000）") and a
-    clause's headline amount is the one that matters for comparisons.
+    ``mention`` offsets are relative to the sentence, as ``find_dates`` ran on it.
     """
-    amounts = [mention.value for mention in find_money(text)]
-    return max(amounts) if amounts else None
+    after = sentence[mention.end : mention.end + 4]
+    before = sentence[max(0, mention.start - 20) : mention.start]
+    if _DUE_AFTER.search(after) or _DUE_BEFORE.search(before):
+        return True
+    return bool(_DUE_WORDS.search(sentence)) and len(find_dates(sentence)) == 1
 
 
-def contract_total(text: str) -> Decimal | None:
-    """Return the contract amount: the money in the first sentence naming a total or price."""
-    for start, end in sentence_spans(text):
-        sentence = text[start:end]
-        if _TOTAL.search(sentence):
-            amount = largest_money_in(sentence)
-            if amount is not None:
-                return amount
-    return None
+def _is_header_only(sentence: str, dates: Sequence[DateMention]) -> bool:
+    """Return True if ``sentence`` holds little beyond its dates, times and a short name."""
+    rest = sentence
+    for mention in dates:
+        rest = rest.replace(mention.text, "")
+    rest = _TIME.sub("", rest)
+    return len(_CONTENT.findall(rest)) <= 4
+
+
+def _body_sentences(document: Document) -> list[tuple[int, int]]:
+    """Return the sentence spans of the document that are not bare clause headings."""
+    heading_starts = {
+        clause.start
+        for clause in segment_clauses(document.text)
+        if _is_bare_heading(document.text, clause.body_start)
+    }
+    return [span for span in sentence_spans(document.text) if span[0] not in heading_starts]
+
+
+def _sentences_under_headings(
+    document: Document,
+) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Return ``(heading, sentence spans of the clause body)`` for each titled clause."""
+    result = []
+    for clause in segment_clauses(document.text):
+        line_end = document.text.find("\n", clause.body_start, clause.end)
+        line_end = clause.end if line_end == -1 else line_end
+        heading = document.text[clause.body_start : line_end]
+        body = list(sentence_spans(document.text, line_end, clause.end))
+        if heading.strip() and body:
+            result.append((heading, body))
+    return result
+
+
+def _is_bare_heading(text: str, body_start: int) -> bool:
+    line_end = text.find("\n", body_start)
+    line = text[body_start : len(text) if line_end == -1 else line_end].strip()
+    return bool(line) and len(line) <= 20 and line[-1] not in "。；;.，,"
+
+
+def _mentions(sentence: str, keywords: Sequence[str]) -> bool:
+    lowered = sentence.lower()
+    return any(keyword in lowered for keyword in keywords)
 
 
 def _key_term_entry(
-    document: Document, term: Mapping[str, Any], start: int, end: int, sentence: str
+    document: Document, term: Mapping[str, Any], start: int, end: int
 ) -> dict[str, Any]:
+    sentence = document.text[start:end]
     entry: dict[str, Any] = {
         "term": term["key"],
         "name": term.get("name", term["key"]),
@@ -293,15 +337,6 @@ def _key_term_entry(
     if dates:
         entry["dates"] = [mention.value.isoformat() for mention in dates]
     return entry
-
-
-def _is_header_only(sentence: str, dates: Sequence[Any]) -> bool:
-    """Return True if ``sentence`` holds little beyond its dates, times and a short name."""
-    rest = sentence
-    for mention in dates:
-        rest = rest.replace(mention.text, "")
-    rest = _TIME.sub("", rest)
-    return len(_CONTENT.findall(rest)) <= 4
 
 
 def _description(quote: str) -> str:
