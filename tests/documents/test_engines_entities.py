@@ -124,7 +124,10 @@ def test_parse_chinese_numeral_rejects_other_characters():
 
 
 def test_find_case_numbers_normalises_chinese_brackets_and_widths():
-    text = "(2023)京01民初123号；（２０２３）沪0105民初4567号；〔2022〕最高法民终9号；(2015)朝民初字第12345号"
+    text = (
+        "(2023)京01民初123号；（２０２３）沪0105民初4567号；"
+        "〔2022〕最高法民终9号；(2015)朝民初字第12345号"
+    )
     assert [(m.text, m.value, m.year) for m in find_case_numbers(text)] == [
         ("(2023)京01民初123号", "（2023）京01民初123号", 2023),
         ("（２０２３）沪0105民初4567号", "（2023）沪0105民初4567号", 2023),
@@ -200,8 +203,9 @@ def test_find_parties_reads_defined_terms_after_a_chinese_name():
 
 def test_find_parties_reads_english_labels_and_contract_preamble():
     text = (
-        "This Agreement is made by and between Acme Corp., a Delaware corporation (\u201cSeller\u201d), "
-        'and Beta LLC (the "Buyer").\nPlaintiff: John Smith\nDefendant: Widgets, Inc., a corporation\n'
+        "This Agreement is made by and between Acme Corp., a Delaware corporation "
+        '(\u201cSeller\u201d), and Beta LLC (the "Buyer").\n'
+        "Plaintiff: John Smith\nDefendant: Widgets, Inc., a corporation\n"
         "Party A: Shenzhen Foo Co., Ltd.\n"
     )
     assert _roles(text) == [
