@@ -114,9 +114,9 @@ def claim(task_id, *, worker: str = "") -> Task | None:
     A running row whose lease expired belonged to a worker that died: it is taken over if
     attempts remain, else failed as worker_lost.
     """
-    now = timezone.now()
     with transaction.atomic():
         task = Task.objects.select_for_update().filter(pk=task_id).first()
+        now = timezone.now()
         if task is None:
             logger.warning("delivery for unknown task %s dropped", task_id)
             return None

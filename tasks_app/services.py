@@ -112,27 +112,33 @@ def task_publish(task_id, *, countdown: float = 0.0) -> bool:
     task = Task.objects.filter(pk=task_id).first()
     if task is None or task.is_terminal:
         return False
+    # Queued first, then handed over: a worker can't claim it before it reads as queued.
+    if task.status == TaskStatus.PENDING:
+        lifecycle.transition(
+            task.id,
+            to=TaskStatus.QUEUED,
+            allowed_from=[TaskStatus.PENDING],
+            updates={"queued_at": timezone.now()},
+            detail={"queue": task.queue},
+        )
+    elif task.status == TaskStatus.QUEUED:
+        Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(queued_at=timezone.now())
     if task.task_system == TaskSystem.INLINE or not settings.CELERY_ENABLED:
         from .runner import run_inline
 
         run_inline(task.id, delay=countdown)
-    else:
-        try:
-            _send_to_broker(task, countdown=countdown)
-        except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
-            logger.warning(
-                "publishing task %s failed; the sweeper will retry", task_id, exc_info=True
-            )
-            return False
-    lifecycle.transition(
-        task.id,
-        to=TaskStatus.QUEUED,
-        allowed_from=[TaskStatus.PENDING],
-        updates={"queued_at": timezone.now()},
-        detail={"queue": task.queue},
-    )
-    if task.status == TaskStatus.QUEUED:
-        Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(queued_at=timezone.now())
+        return True
+    try:
+        _send_to_broker(task, countdown=countdown)
+    except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
+        logger.warning("publishing task %s failed; the sweeper will retry", task_id, exc_info=True)
+        lifecycle.transition(
+            task.id,
+            to=TaskStatus.PENDING,
+            allowed_from=[TaskStatus.QUEUED],
+            detail={"reason": "publish failed; the sweeper will publish it"},
+        )
+        return False
     return True
 
 

@@ -4,6 +4,7 @@ Names follow the ones the users already run with (DATABASE_URL, CELERY_BROKER_UR
 CELERY_ENABLED, CELERY_TASK_TIME_LIMIT, ...). Every one is listed in `.env.example`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -31,6 +32,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "knox",
+    "drf_standardized_errors",
     "django_filters",
     "drf_spectacular",
     "django_celery_results",
@@ -105,6 +108,36 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
+
+# --- REST API (owned by tasks_app/apis.py and friends) --------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tasks_app.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "EXCEPTION_HANDLER": "tasks_app.api_errors.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "submit": env.str("CASEWORK_SUBMIT_RATE", default="120/min"),
+        "token": env.str("CASEWORK_TOKEN_RATE", default="20/min"),
+    },
+}
+REST_KNOX = {
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=24 * 7)),
+    "AUTO_REFRESH": False,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Casework API",
+    "DESCRIPTION": "Background tasks of the legal-document assistant.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+CASEWORK_MAX_ACTIVE_TASKS_PER_USER = env.int("CASEWORK_MAX_ACTIVE_TASKS_PER_USER", default=200)
 
 # --- Redis: broker, channel layer -----------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
