@@ -40,6 +40,18 @@ class EmptyDocument(DocumentRejected):
     code = "empty_document"
 
 
+class UnreadableDocument(DocumentRejected):
+    """The document claims a supported format but is damaged or malformed."""
+
+    code = "unreadable"
+
+
+class EncryptedDocument(DocumentRejected):
+    """The document is password-protected and cannot be read."""
+
+    code = "encrypted"
+
+
 class DocumentTooLarge(DocumentRejected):
     """The document exceeds a configured size limit."""
 
