@@ -432,19 +432,23 @@ def _support(
     kind: str,
     patterns: Sequence[tuple[str, re.Pattern[str]]],
 ) -> dict[str, Any] | None:
-    """Score one document for one element, or None when no keyword of the element occurs."""
+    """Score one document for one element, or None when no keyword of the element occurs.
+
+    The cited sentences are those with the most keyword hits, best first.
+    """
     matched_keywords: list[str] = []
-    cited: list[tuple[int, int]] = []
+    hit_sentences: list[tuple[int, int, int]] = []
     for start, end in sentence_spans(document.text):
         sentence = document.text[start:end]
         hits = [keyword for keyword, pattern in patterns if pattern.search(sentence)]
         if not hits:
             continue
         matched_keywords.extend(keyword for keyword in hits if keyword not in matched_keywords)
-        if len(cited) < MAX_CITATIONS_PER_DOCUMENT:
-            cited.append((start, end))
+        hit_sentences.append((-len(hits), start, end))
     if not matched_keywords:
         return None
+    cited = [(start, end) for _, start, end in sorted(hit_sentences)]
+    cited = cited[:MAX_CITATIONS_PER_DOCUMENT]
     bonus = KIND_BONUS if kind in element.get("evidence_kinds", []) else 0
     score = len(matched_keywords) + bonus
     return {
