@@ -212,6 +212,22 @@ def test_pdf_pages_are_joined_with_blank_lines_and_spans_are_exact():
     assert (document.kind, document.title, document.encoding) == ("pdf", "Loan", None)
 
 
+def test_chinese_pdf_text_layer_is_extracted_through_its_unicode_map():
+    pdf = make_pdf(
+        [
+            ["借款合同", "甲方：北京某某科技有限公司"],
+            ["乙方：张三", "借款金额：人民币壹拾万元整。"],
+        ],
+        cjk=True,
+    )
+    document = extract(pdf, "借款合同.pdf")
+    assert document.text == (
+        "借款合同\n甲方：北京某某科技有限公司\n\n乙方：张三\n借款金额：人民币壹拾万元整。"
+    )
+    assert document.pages == (PageSpan(1, 0, 18), PageSpan(2, 20, 40))
+    assert document.title == "借款合同"
+
+
 def test_blank_pdf_page_keeps_its_number_with_an_empty_span():
     document = extract(make_pdf([["First"], [], ["Third"]]), "gap.pdf")
     assert document.text == "First\n\nThird"
