@@ -140,7 +140,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 *
 CASEWORK_MAX_ACTIVE_TASKS_PER_USER = env.int("CASEWORK_MAX_ACTIVE_TASKS_PER_USER", default=200)
 
 # --- Redis: broker, channel layer -----------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+# The embedded default runs its own Redis on CASEWORK_REDIS_PORT (bin/casework run).
+REDIS_URL = env.str(
+    "REDIS_URL", default=f"redis://127.0.0.1:{env.int('CASEWORK_REDIS_PORT', default=6399)}/0"
+)
 
 # --- Celery (read by config/celery_app.py with namespace "CELERY") --------------------------
 CELERY_ENABLED = env.bool("CELERY_ENABLED", default=True)

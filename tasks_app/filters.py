@@ -1,0 +1,65 @@
+"""The filters of the task list (and of bulk actions that select tasks by filter)."""
+
+import django_filters
+from django import forms
+from rest_framework.filters import OrderingFilter
+
+from .models import Priority, Queue, Task, TaskStatus
+
+
+class CommaSeparatedStatusField(forms.Field):
+    """`running,queued` → ["running", "queued"], refusing a status that does not exist."""
+
+    def to_python(self, value):
+        if not value:
+            return []
+        statuses = [part.strip() for part in str(value).split(",") if part.strip()]
+        unknown = [s for s in statuses if s not in TaskStatus.values]
+        if unknown:
+            raise forms.ValidationError(
+                f"Unknown status {', '.join(unknown)}; choose from {', '.join(TaskStatus.values)}.",
+                code="invalid_choice",
+            )
+        return statuses
+
+
+class StatusListFilter(django_filters.Filter):
+    field_class = CommaSeparatedStatusField
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(status__in=value)
+
+
+class TaskFilter(django_filters.FilterSet):
+    status = StatusListFilter(
+        help_text=f"One status or a comma-separated list of: {', '.join(TaskStatus.values)}."
+    )
+    task_type = django_filters.CharFilter(help_text="A registered task type, exactly.")
+    priority = django_filters.TypedChoiceFilter(choices=Priority.choices, coerce=int)
+    queue = django_filters.ChoiceFilter(choices=Queue.choices)
+    created_after = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="ISO 8601; inclusive."
+    )
+    created_before = django_filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="ISO 8601; exclusive."
+    )
+    search = django_filters.CharFilter(
+        field_name="name", lookup_expr="icontains", help_text="Part of the task's name."
+    )
+
+    class Meta:
+        model = Task
+        fields = ["status", "task_type", "priority", "queue"]
+
+
+class StableOrderingFilter(OrderingFilter):
+    """`?ordering=` over a few columns, always ending in (-created_at, -id) so pages are stable."""
+
+    TIEBREAK = ("-created_at", "-id")
+
+    def get_ordering(self, request, queryset, view):
+        ordering = list(super().get_ordering(request, queryset, view) or self.TIEBREAK)
+        named = {field.lstrip("-") for field in ordering}
+        return ordering + [field for field in self.TIEBREAK if field.lstrip("-") not in named]

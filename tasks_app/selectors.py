@@ -1,0 +1,190 @@
+"""Reads of the task engine for the API and the admin, every one scoped to its caller."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from datetime import timedelta
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncMinute
+from django.http import Http404
+from django.utils import timezone
+
+from .models import Queue, Task, TaskEvent, TaskStatus
+
+logger = logging.getLogger(__name__)
+
+STATS_WINDOW = timedelta(hours=1)
+# Durations read for the per-type mean and p95; a busier hour is sampled (newest first).
+STATS_DURATION_SAMPLE = 20_000
+BROKER_TIMEOUT_SECONDS = 1.0
+PING_TIMEOUT_SECONDS = 0.5
+
+
+def task_list(*, user, columns: tuple[str, ...] | None = None) -> QuerySet[Task]:
+    """The tasks `user` may see, newest first, with the owner joined (one query per page)."""
+    qs = Task.objects.visible_to(user).select_related("owner").order_by("-created_at", "-id")
+    if columns is not None:
+        qs = qs.only(*columns, "owner__username")
+    return qs
+
+
+def task_get(*, user, task_id) -> Task:
+    """The task with this id if `user` may see it; else Http404, whether or not it exists."""
+    task = task_list(user=user).filter(pk=task_id).first()
+    if task is None:
+        raise Http404("No such task.")
+    return task
+
+
+def task_by_idempotency_key(*, owner, key: str | None) -> Task | None:
+    if not key:
+        return None
+    return Task.objects.filter(owner=owner, idempotency_key=key).first()
+
+
+def task_events(*, task: Task, limit: int = 1000) -> QuerySet[TaskEvent]:
+    return TaskEvent.objects.filter(task=task).order_by("id")[:limit]
+
+
+def active_task_count(*, owner, cap: int) -> int:
+    """The owner's unfinished tasks, counted up to `cap` (an index range scan, bounded)."""
+    return Task.objects.filter(owner=owner, status__in=TaskStatus.active())[:cap].count()
+
+
+def task_counts(*, owner) -> dict:
+    """The owner's tasks by status and by type (two GROUP BYs over the owner's index range)."""
+    mine = Task.objects.filter(owner=owner).order_by()
+    by_status = {status: 0 for status in TaskStatus.values}
+    for row in mine.values("status").annotate(n=Count("id")):
+        by_status[row["status"]] = row["n"]
+    by_type = {
+        row["task_type"]: row["n"]
+        for row in mine.values("task_type").annotate(n=Count("id")).order_by("task_type")
+    }
+    return {
+        "total": sum(by_status.values()),
+        "active": sum(by_status[s] for s in TaskStatus.active()),
+        "by_status": by_status,
+        "by_type": by_type,
+    }
+
+
+def task_stats(*, user, now=None) -> dict:
+    """Throughput, durations and failure rate of the last hour, plus broker and workers."""
+    now = now or timezone.now()
+    since = now - STATS_WINDOW
+    finished = (
+        Task.objects.visible_to(user)
+        .filter(status__in=TaskStatus.terminal(), finished_at__gte=since)
+        .order_by()
+    )
+    by_status = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
+    succeeded = by_status.get(TaskStatus.SUCCEEDED, 0)
+    failed = by_status.get(TaskStatus.FAILED, 0)
+    revoked = by_status.get(TaskStatus.REVOKED, 0)
+    per_minute = {
+        row["minute"]: row["n"]
+        for row in finished.annotate(minute=TruncMinute("finished_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .order_by("minute")
+    }
+    return {
+        "window_minutes": int(STATS_WINDOW.total_seconds() // 60),
+        "finished": succeeded + failed + revoked,
+        "succeeded": succeeded,
+        "failed": failed,
+        "revoked": revoked,
+        "failure_rate": round(failed / (succeeded + failed), 4) if succeeded + failed else None,
+        "throughput_per_minute": _minutes(since, now, per_minute),
+        "duration_by_type": _durations(finished),
+        **_broker_state(),
+    }
+
+
+def _broker_state() -> dict:
+    depths = broker_queue_depths()
+    # A ping through an unreachable broker retries for seconds; don't try one.
+    return {
+        "queue_depth": depths,
+        "workers_online": workers_online() if depths is not None else None,
+    }
+
+
+def _minutes(since, now, counts: dict) -> list[dict]:
+    """Every minute of the window, zeros included, so a chart needs no gap handling."""
+    counts = {minute.replace(second=0, microsecond=0): n for minute, n in counts.items() if minute}
+    first = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    minutes = []
+    minute = first
+    while minute <= now:
+        minutes.append({"minute": minute.isoformat(), "finished": counts.get(minute, 0)})
+        minute += timedelta(minutes=1)
+    return minutes
+
+
+def _durations(finished: QuerySet[Task]) -> dict:
+    rows = (
+        finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("task_type", "started_at", "finished_at")[:STATS_DURATION_SAMPLE]
+    )
+    by_type: dict[str, list[float]] = defaultdict(list)
+    for task_type, started, ended in rows:
+        by_type[task_type].append(max(0.0, (ended - started).total_seconds()))
+    return {
+        task_type: {
+            "count": len(seconds),
+            "mean_seconds": round(sum(seconds) / len(seconds), 3),
+            "p95_seconds": round(_percentile(sorted(seconds), 0.95), 3),
+        }
+        for task_type, seconds in sorted(by_type.items())
+    }
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[rank - 1]
+
+
+def broker_queue_depths() -> dict[str, int] | None:
+    """Messages waiting in each of the engine's queues, or None if the broker can't be reached.
+
+    On Redis this is the LLEN of each queue's list (summed over kombu's priority sub-lists);
+    on AMQP a passive queue declare. A queue that doesn't exist yet holds 0 messages.
+    """
+    from kombu.exceptions import ChannelError
+
+    from config.celery_app import app
+
+    depths: dict[str, int] = {}
+    try:
+        with app.connection_for_read(connect_timeout=BROKER_TIMEOUT_SECONDS) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT_SECONDS)
+            channel = conn.default_channel
+            for queue in Queue.values:
+                try:
+                    depths[queue] = int(channel.queue_declare(queue=queue, passive=True)[1])
+                except ChannelError:
+                    depths[queue] = 0
+                    channel = conn.channel()
+    except Exception:  # noqa: BLE001 - an unreachable broker of any kind reads as "unknown"
+        logger.warning("broker queue depths unavailable", exc_info=True)
+        return None
+    return depths
+
+
+def workers_online() -> int | None:
+    """Workers that answer a ping within PING_TIMEOUT_SECONDS, or None if none could be asked."""
+    from config.celery_app import app
+
+    try:
+        replies = app.control.ping(timeout=PING_TIMEOUT_SECONDS)
+    except Exception:  # noqa: BLE001 - broker down: the answer is unknown, not zero
+        logger.warning("worker ping failed", exc_info=True)
+        return None
+    return len(replies or [])

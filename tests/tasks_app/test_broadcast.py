@@ -1,0 +1,55 @@
+"""Events reach channel-layer groups in order, numbered, decodable by Channels."""
+
+import asyncio
+
+import pytest
+from channels.layers import get_channel_layer
+
+from tasks_app.broadcast import broadcaster, task_group, user_group
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_reach_task_and_user_groups_with_increasing_seq(clean_redis):
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000001", 7
+
+    async def scenario():
+        layer = get_channel_layer()
+        task_channel = await layer.new_channel()
+        user_channel = await layer.new_channel()
+        await layer.group_add(task_group(task_id), task_channel)
+        await layer.group_add(user_group(owner_id), user_channel)
+        await asyncio.sleep(0.1)  # let the subscriptions land
+        seqs = [
+            await asyncio.to_thread(
+                broadcaster.send,
+                task_id=task_id,
+                owner_id=owner_id,
+                event={"type": "progress", "progress": p, "message": "步骤"},
+            )
+            for p in (10, 20)
+        ]
+        got_task = [await asyncio.wait_for(layer.receive(task_channel), 2) for _ in seqs]
+        got_user = [await asyncio.wait_for(layer.receive(user_channel), 2) for _ in seqs]
+        await layer.flush()
+        return seqs, got_task, got_user
+
+    seqs, got_task, got_user = asyncio.run(scenario())
+
+    assert seqs == [1, 2]
+    assert (
+        got_task
+        == got_user
+        == [
+            {
+                "type": "task.event",
+                "event": {"type": "progress", "progress": 10, "message": "步骤"},
+                "seq": 1,
+            },
+            {
+                "type": "task.event",
+                "event": {"type": "progress", "progress": 20, "message": "步骤"},
+                "seq": 2,
+            },
+        ]
+    )
+    assert broadcaster.current_seq(task_id) == 2
