@@ -15,7 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from enum import StrEnum
 
 import trafilatura
 from charset_normalizer import from_bytes
@@ -40,14 +40,14 @@ from documents.engines.errors import (
 __all__ = ["DocumentKind", "ExtractedDocument", "PageSpan", "decode_text", "extract", "sniff_type"]
 
 
-class DocumentKind:
-    """The kinds ``sniff_type`` returns."""
+class DocumentKind(StrEnum):
+    """The kinds ``sniff_type`` returns; members are plain strings ("pdf", "docx"...)."""
 
-    PDF: Final = "pdf"
-    DOCX: Final = "docx"
-    HTML: Final = "html"
-    MARKDOWN: Final = "md"
-    TEXT: Final = "txt"
+    PDF = "pdf"
+    DOCX = "docx"
+    HTML = "html"
+    MARKDOWN = "md"
+    TEXT = "txt"
 
 
 @dataclass(frozen=True)
@@ -68,7 +68,7 @@ class ExtractedDocument:
     the tables rendered into the text (DOCX), ``title`` is the document's own title if any.
     """
 
-    kind: str
+    kind: DocumentKind
     text: str
     pages: tuple[PageSpan, ...]
     encoding: str | None = None
@@ -76,7 +76,7 @@ class ExtractedDocument:
     tables: int = 0
 
 
-def sniff_type(data: bytes, filename: str = "") -> str:
+def sniff_type(data: bytes, filename: str = "") -> DocumentKind:
     """Return the kind of document ``data`` holds: "pdf", "docx", "html", "md" or "txt".
 
     Decided by content: ``%PDF-`` is a PDF, a ZIP holding ``word/document.xml`` is a DOCX,
@@ -145,7 +145,7 @@ def _refuse_known_binary(data: bytes) -> None:
         raise UnsupportedDocumentType("Unsupported document: this is a WebP image.")
 
 
-def _sniff_zip(data: bytes) -> str:
+def _sniff_zip(data: bytes) -> DocumentKind:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
@@ -223,10 +223,9 @@ def _decode(data: bytes) -> tuple[str, str]:
             return data.decode(encoding, errors="replace"), encoding
     if b"\x00" in data[:8192]:
         raise UnsupportedDocumentType("Unsupported document: binary data, not text.")
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    utf8 = _strict(data, "utf-8")
+    if utf8 is not None:
+        return utf8, "utf-8"
     chinese = _plausible_gb18030(data)
     if chinese is not None:
         return chinese, "gb18030"
@@ -235,13 +234,20 @@ def _decode(data: bytes) -> tuple[str, str]:
         return data.decode("gb18030", errors="replace"), "gb18030"
     if guess is not None and is_multi_byte_encoding(guess.encoding):
         return str(guess), guess.encoding
-    try:
-        return data.decode("cp1252"), "cp1252"
-    except UnicodeDecodeError:
-        pass
+    western = _strict(data, "cp1252")
+    if western is not None:
+        return western, "cp1252"
     if guess is not None:
         return str(guess), guess.encoding
     return data.decode("gb18030", errors="replace"), "gb18030"
+
+
+def _strict(data: bytes, encoding: str) -> str | None:
+    """Return ``data`` decoded without any replacement, or None if it is not valid there."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError:
+        return None
 
 
 def _plausible_gb18030(data: bytes) -> str | None:
@@ -250,9 +256,8 @@ def _plausible_gb18030(data: bytes) -> str | None:
     Western 8-bit text often decodes as GBK too, but into rare characters outside GB2312;
     requiring 90% of the non-ASCII characters to be in GB2312 tells the two apart.
     """
-    try:
-        text = data.decode("gb18030")
-    except UnicodeDecodeError:
+    text = _strict(data, "gb18030")
+    if text is None:
         return None
     wide = [ch for ch in text if ord(ch) > 0x7F]
     common = sum(1 for ch in wide if _in_gb2312(ch))
@@ -287,9 +292,9 @@ def _one_page(text: str) -> tuple[PageSpan, ...]:
 def _first_line_title(text: str) -> str | None:
     """Return the first non-blank line as a title when it is short enough to be one."""
     for line in text.split("\n"):
-        line = line.strip().lstrip("#").strip()
-        if line:
-            return line if len(line) <= 100 else None
+        candidate = line.strip().lstrip("#").strip()
+        if candidate:
+            return candidate if len(candidate) <= 100 else None
     return None
 
 
@@ -346,7 +351,7 @@ def _decode_html(data: bytes) -> tuple[str, str]:
         try:
             return _normalise_newlines(data.decode(encoding)), encoding
         except (LookupError, UnicodeDecodeError):
-            pass
+            pass  # an unknown or wrong declaration: pages lie, so sniff like plain text
     return decode_text(data)
 
 
@@ -359,7 +364,7 @@ def _extract_pdf(data: bytes) -> ExtractedDocument:
     spans: list[PageSpan] = []
     offset = 0
     for number, page_text in enumerate(texts, start=1):
-        if page_text and parts:
+        if page_text and offset:
             parts.append("\n\n")
             offset += 2
         spans.append(PageSpan(number, offset, offset + len(page_text)))
@@ -449,7 +454,7 @@ def _docx_heading(document: DocxDocument) -> str | None:
     return None
 
 
-_EXTRACTORS: dict[str, Callable[[bytes], ExtractedDocument]] = {
+_EXTRACTORS: dict[DocumentKind, Callable[[bytes], ExtractedDocument]] = {
     DocumentKind.PDF: _extract_pdf,
     DocumentKind.DOCX: _extract_docx,
     DocumentKind.HTML: _extract_html,

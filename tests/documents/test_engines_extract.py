@@ -5,10 +5,12 @@ import zipfile
 
 import pytest
 from docx import Document
+from pypdf import PdfReader, PdfWriter
 
 from documents.engines.errors import (
     DocumentTooLarge,
     EmptyDocument,
+    EncryptedDocument,
     NoTextLayer,
     UnreadableDocument,
     UnsupportedDocumentType,
@@ -235,9 +237,33 @@ def test_blank_pdf_page_keeps_its_number_with_an_empty_span():
     assert document.title == "First"
 
 
+def test_leading_blank_pdf_page_adds_no_separator():
+    document = extract(make_pdf([[], ["Second"]]), "gap.pdf")
+    assert document.text == "Second"
+    assert document.pages == (PageSpan(1, 0, 0), PageSpan(2, 0, 6))
+
+
 def test_pdf_without_text_layer_is_refused_with_ocr_advice():
     with pytest.raises(NoTextLayer, match=r"PDF has no text layer \(scanned\?\); OCR it first"):
         extract(make_pdf([[], []]), "scan.pdf")
+
+
+def _encrypted_pdf(user_password: str) -> bytes:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["Confidential terms"]]))))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm="RC4-128")
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
+
+
+def test_password_protected_pdf_is_refused():
+    with pytest.raises(EncryptedDocument, match="password-protected") as caught:
+        extract(_encrypted_pdf("secret"), "locked.pdf")
+    assert caught.value.code == "encrypted"
+
+
+def test_pdf_encrypted_only_against_editing_is_read():
+    assert extract(_encrypted_pdf(""), "protected.pdf").text == "Confidential terms"
 
 
 def test_truncated_pdf_is_unreadable():
