@@ -47,7 +47,9 @@ class Feature:
     min_count: int = 1
 
 
-def _feature(kind: str, name: str, weight: int, where: str, pattern: str, min_count: int = 1):
+def _feature(
+    kind: str, name: str, weight: int, where: str, pattern: str, min_count: int = 1
+) -> Feature:
     return Feature(kind, name, weight, where, re.compile(pattern, re.IGNORECASE | re.M), min_count)
 
 

@@ -245,3 +245,27 @@ def test_progress_is_reported_per_rule_and_the_result_is_json_serialisable():
 def test_a_document_without_text_is_rejected_with_the_missing_key():
     with pytest.raises(ValueError, match="'text'"):
         review_contract({"id": 1, "title": "no text"})
+
+
+@pytest.mark.parametrize(
+    ("sentence", "rule"),
+    [
+        ("Supplier shall bear unlimited liability for any breach.", "unlimited_liability"),
+        ("乙方应对此承担全部责任。", "unlimited_liability"),
+        ("Supplier may terminate this Agreement for convenience.", "unilateral_termination"),
+        ("出租方可以随时解除本合同。", "unilateral_termination"),
+        ("This Agreement shall be automatically renewed for another year.", "automatic_renewal"),
+        ("合同期满自动续约。", "automatic_renewal"),
+        ("违约方应支付合同总价款百分之五十的违约金。", "excessive_liquidated_damages"),
+        ("The fees shall be paid in due course.", "vague_payment_terms"),
+        ("交货时间另行协商确定。", "vague_payment_terms"),
+    ],
+)
+def test_risky_variants_are_flagged(sentence, rule):
+    text = (
+        "1. Price\nThe total contract price is USD 100,000. 合同总价款为人民币壹佰万元整。\n"
+        f"2. Terms\n{sentence}\n"
+        "3. Law\nGoverned by the laws of England; disputes go to arbitration in London.\n"
+    )
+
+    assert [finding["rule"] for finding in review_contract(_document(text))["findings"]] == [rule]
