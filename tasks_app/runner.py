@@ -33,13 +33,23 @@ logger = logging.getLogger(__name__)
 
 def execute(task_id, *, worker: str = "") -> str | None:
     """Run one delivery of the task; return the status it ended in, None if it did not run."""
-    close_old_connections()
+    _recycle_connections()
     try:
         task = lifecycle.claim(task_id, worker=worker or default_worker_label())
         if task is None:
             return None
         return _run_claimed(task)
     finally:
+        _recycle_connections()
+
+
+def _recycle_connections() -> None:
+    """Close unusable or obsolete connections, as Django does around each request.
+
+    Skipped inside an atomic block (a caller's transaction, as in a test), where Django would
+    take the open transaction for a broken connection.
+    """
+    if not connection.in_atomic_block:
         close_old_connections()
 
 

@@ -93,3 +93,24 @@ async def async_double(ctx: TaskContext, *, value: int):
     await asyncio.sleep(0)
     await ctx.aprogress(50, "half")
     return {"double": value * 2, "loop": id(asyncio.get_running_loop())}
+
+
+class SlowParams(serializers.Serializer):
+    seconds = serializers.FloatField(default=10)
+
+
+@task_type("test.slow", params=SlowParams, soft_time_limit=1, time_limit=5, max_retries=0)
+def slow(ctx: TaskContext, *, seconds: float):
+    """Run past its 1 s soft time limit without reporting progress."""
+    time.sleep(seconds)
+    return {"slept": seconds}
+
+
+@task_type("test.backend_pid", max_retries=0)
+def backend_pid(ctx: TaskContext):
+    """The PostgreSQL backend serving this worker process's connection."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return {"pid": cursor.fetchone()[0], "worker_pid": os.getpid()}

@@ -185,3 +185,25 @@ def test_an_async_body_runs_on_the_worker(worker, user):
 
     assert task.status == TaskStatus.SUCCEEDED
     assert task.result["double"] == 42
+
+
+def test_a_soft_time_limit_fails_the_task_with_kind_time_limit(worker, user):
+    task = submit(user, "test.slow", {"seconds": 10})
+
+    terminal(task, timeout=15)
+
+    assert task.status == TaskStatus.FAILED
+    assert task.error_kind == ErrorKind.TIME_LIMIT
+    assert task.error_message == "The task ran past its soft time limit of 1 s and was stopped."
+
+
+def test_worker_processes_keep_their_database_connection_between_tasks(worker, user):
+    results = []
+    for _ in range(6):
+        task = terminal(submit(user, "test.backend_pid", {}))
+        results.append((task.result["worker_pid"], task.result["pid"]))
+
+    by_process: dict[int, set[int]] = {}
+    for worker_pid, backend in results:
+        by_process.setdefault(worker_pid, set()).add(backend)
+    assert all(len(backends) == 1 for backends in by_process.values()), by_process
