@@ -55,11 +55,19 @@ class ActiveTaskLimit(exceptions.Throttled):
         )
 
 
+# Validation codes that name the whole error (`error`) instead of the generic "invalid"; the
+# first message carrying one becomes `detail` as it stands.
+PROMOTED_CODES = ("unknown_task_type", "invalid_credentials")
+
+
+def invalid(fields: dict[str, list[str]], *, code: str = "invalid"):
+    """A 400 naming its fields; a code in PROMOTED_CODES becomes the response's `error`."""
+    return serializers.ValidationError(fields, code=code)
+
+
 def unknown_task_type(exc: registry.UnknownTaskType, field: str = "task_type"):
-    error = serializers.ValidationError({field: [str(exc)]}, code="unknown_task_type")
-    error.error_code = "unknown_task_type"
-    error.summary = str(exc)
-    return error
+    """400 naming the field, with the known types listed in `detail` and in the field."""
+    return invalid({field: [str(exc)]}, code="unknown_task_type")
 
 
 # The engine's domain errors, each mapped once to a status and a code.
@@ -99,9 +107,11 @@ class CaseworkExceptionHandler(ExceptionHandler):
 def format_error(exc: exceptions.APIException) -> dict:
     """The response body for `exc` in the API's one error shape."""
     if isinstance(exc, exceptions.ValidationError):
-        fields = _fields(exc.detail)
-        code = getattr(exc, "error_code", "invalid")
-        detail = getattr(exc, "summary", None) or _summary(fields)
+        errors = flatten_errors(exc.detail)
+        fields = _fields(errors)
+        promoted = next((e for e in errors if e.code in PROMOTED_CODES), None)
+        code = promoted.code if promoted else "invalid"
+        detail = promoted.detail if promoted else _summary(fields)
     else:
         fields = {}
         code = _code(exc)
@@ -131,9 +141,9 @@ def _first(exc: exceptions.APIException) -> str:
     return errors[0].detail if errors else str(exc.default_detail)
 
 
-def _fields(detail) -> dict[str, list[str]]:
+def _fields(errors) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
-    for error in flatten_errors(detail):
+    for error in errors:
         name = error.attr or "non_field_errors"
         fields.setdefault(name, []).append(error.detail)
     return fields

@@ -2,6 +2,7 @@
 
 import django_filters
 from django import forms
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter
 
 from .models import Priority, Queue, Task, TaskStatus
@@ -23,6 +24,13 @@ class CommaSeparatedStatusField(forms.Field):
         return statuses
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "description": f"One status or a comma-separated list of: {', '.join(TaskStatus.values)}.",
+        "example": "queued,running",
+    }
+)
 class StatusListFilter(django_filters.Filter):
     field_class = CommaSeparatedStatusField
 
@@ -33,9 +41,7 @@ class StatusListFilter(django_filters.Filter):
 
 
 class TaskFilter(django_filters.FilterSet):
-    status = StatusListFilter(
-        help_text=f"One status or a comma-separated list of: {', '.join(TaskStatus.values)}."
-    )
+    status = StatusListFilter()
     task_type = django_filters.CharFilter(help_text="A registered task type, exactly.")
     priority = django_filters.TypedChoiceFilter(choices=Priority.choices, coerce=int)
     queue = django_filters.ChoiceFilter(choices=Queue.choices)
@@ -58,6 +64,10 @@ class StableOrderingFilter(OrderingFilter):
     """`?ordering=` over a few columns, always ending in (-created_at, -id) so pages are stable."""
 
     TIEBREAK = ("-created_at", "-id")
+    ordering_description = (
+        "Sort by created_at, finished_at, priority, status, task_type or name; prefix `-` for "
+        "descending; comma-separate several. Ties fall back to newest first."
+    )
 
     def get_ordering(self, request, queryset, view):
         ordering = list(super().get_ordering(request, queryset, view) or self.TIEBREAK)

@@ -20,6 +20,7 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
     max_limit = 200
     skip_query_param = "skip"
     count_cap = COUNT_CAP
+    offset_query_description = "Rows to skip before the page."
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None):
         self.request = request

@@ -135,6 +135,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for each choice set the serializers share (status, from_status, to_status...).
+    "ENUM_NAME_OVERRIDES": {
+        "TaskStatusEnum": "tasks_app.models.TaskStatus",
+        "PriorityEnum": "tasks_app.models.Priority",
+        "QueueEnum": "tasks_app.models.Queue",
+        "TaskSystemEnum": "tasks_app.models.TaskSystem",
+    },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 CASEWORK_MAX_ACTIVE_TASKS_PER_USER = env.int("CASEWORK_MAX_ACTIVE_TASKS_PER_USER", default=200)

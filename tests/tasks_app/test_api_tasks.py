@@ -1,0 +1,627 @@
+"""The task resource over HTTP: create, list, read, poll, edit, cancel, retry, delete."""
+
+from datetime import timedelta
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+from rest_framework import serializers
+
+from tasks_app import pagination, registry
+from tasks_app.models import Task, TaskEvent, TaskStatus
+
+from .api_support import API, assert_error, client_for, in_status, reset_throttles, submit, task_url
+
+pytestmark = pytest.mark.django_db
+
+# DRF's own messages, in the project's language.
+NOT_A_NUMBER = str(serializers.FloatField.default_error_messages["invalid"])
+REQUIRED = str(serializers.Field.default_error_messages["required"])
+
+TASKS = f"{API}/tasks/"
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle_history():
+    reset_throttles()
+
+
+@pytest.fixture
+def api(user):
+    return client_for(user)
+
+
+def known_types_message(name: str) -> str:
+    return f"Unknown task type {name!r}. Known types: {', '.join(registry.known_names())}."
+
+
+# --- create ---------------------------------------------------------------------------------
+
+
+def test_create_returns_201_with_the_task_and_its_task_system(api, user):
+    response = api.post(
+        TASKS,
+        {"name": "sum", "task_type": "add", "params": {"x": 1, "y": 2}, "priority": 4},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    task = Task.objects.get(pk=body["id"])
+    assert task.owner == user
+    assert body["name"] == "sum"
+    assert body["task_type"] == "add"
+    assert body["params"] == {"x": 1.0, "y": 2.0}
+    assert body["priority"] == 4
+    assert body["queue"] == "high_priority"
+    assert body["status"] == "pending"
+    assert body["task_system"] == "celery"
+    assert body["progress"] == 0
+    assert body["owner"] == user.username
+    assert body["traceback"] is None
+    assert list(TaskEvent.objects.filter(task=task).values_list("to_status", flat=True)) == [
+        "pending"
+    ]
+
+
+def test_create_maps_args_and_kwargs_onto_the_types_parameters(api):
+    response = api.post(
+        TASKS,
+        {"task_type": "long_running", "args": [60], "kwargs": {"steps": 3}},
+        format="json",
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["params"] == {"seconds": 60, "steps": 3}
+    assert response.json()["name"] == "long_running"
+
+
+def test_create_accepts_celery_task_name_when_it_names_a_registered_type(api):
+    response = api.post(
+        TASKS, {"celery_task_name": "add", "kwargs": {"x": 2, "y": 3}}, format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    assert response.json()["task_type"] == "add"
+
+
+def test_create_refuses_a_celery_task_name_that_is_not_a_registered_type(api):
+    response = api.post(
+        TASKS,
+        {"celery_task_name": "app.tasks.common_tasks.long_running_task", "args": [60]},
+        format="json",
+    )
+
+    message = known_types_message("app.tasks.common_tasks.long_running_task")
+    body = assert_error(response, 400, "unknown_task_type", celery_task_name=[message])
+    assert body["detail"] == message
+    assert Task.objects.count() == 0
+
+
+def test_create_refuses_a_celery_task_name_that_disagrees_with_task_type(api):
+    response = api.post(TASKS, {"task_type": "add", "celery_task_name": "example"}, format="json")
+
+    assert_error(
+        response,
+        400,
+        "invalid",
+        celery_task_name=["Must name the same registered type as task_type."],
+    )
+
+
+def test_unknown_task_type_is_a_400_listing_the_known_types(api):
+    response = api.post(TASKS, {"task_type": "nope", "params": {}}, format="json")
+
+    message = known_types_message("nope")
+    body = assert_error(response, 400, "unknown_task_type", task_type=[message])
+    assert body["detail"] == message
+    assert "add, example" in message
+
+
+def test_a_private_task_type_cannot_be_submitted(api):
+    response = api.post(TASKS, {"task_type": "maintenance.sweep"}, format="json")
+
+    assert_error(
+        response, 400, "unknown_task_type", task_type=[known_types_message("maintenance.sweep")]
+    )
+
+
+def test_create_without_a_type_names_task_type(api):
+    response = api.post(TASKS, {"params": {}}, format="json")
+
+    body = assert_error(response, 400, "invalid", task_type=["This field is required."])
+    assert body["detail"] == "task_type: This field is required."
+
+
+def test_invalid_params_are_named_under_params(api):
+    response = api.post(TASKS, {"task_type": "add", "params": {"x": "one"}}, format="json")
+
+    assert_error(
+        response,
+        400,
+        "invalid",
+        **{"params.x": [NOT_A_NUMBER], "params.y": [REQUIRED]},
+    )
+    assert Task.objects.count() == 0
+
+
+def test_unknown_fields_are_refused_by_name(api):
+    response = api.post(
+        TASKS, {"task_type": "add", "params": {"x": 1, "y": 2}, "colour": "red"}, format="json"
+    )
+
+    assert_error(response, 400, "invalid", colour=["Unknown field."])
+    assert Task.objects.count() == 0
+
+
+def test_params_and_args_together_are_refused(api):
+    response = api.post(
+        TASKS, {"task_type": "add", "params": {"x": 1, "y": 2}, "args": [1]}, format="json"
+    )
+
+    assert_error(response, 400, "invalid", args=["Send params, or args/kwargs, not both."])
+
+
+def test_too_many_positional_args_are_refused(api):
+    response = api.post(TASKS, {"task_type": "add", "args": [1, 2, 3]}, format="json")
+
+    assert_error(
+        response, 400, "invalid", args=["add takes at most 2 positional arguments (x, y); got 3."]
+    )
+
+
+def test_a_priority_outside_1_to_4_is_refused(api):
+    response = api.post(
+        TASKS, {"task_type": "add", "params": {"x": 1, "y": 2}, "priority": 9}, format="json"
+    )
+
+    message = str(serializers.ChoiceField.default_error_messages["invalid_choice"]).format(input=9)
+    assert_error(response, 400, "invalid", priority=[message])
+
+
+def test_the_same_idempotency_key_returns_the_existing_task_with_200(api, other_user):
+    payload = {"task_type": "add", "params": {"x": 1, "y": 2}, "idempotency_key": "k-1"}
+
+    first = api.post(TASKS, payload, format="json")
+    second = api.post(TASKS, payload, format="json")
+    someone_else = client_for(other_user).post(TASKS, payload, format="json")
+
+    assert (first.status_code, second.status_code, someone_else.status_code) == (201, 200, 201)
+    assert second.json()["id"] == first.json()["id"]
+    assert someone_else.json()["id"] != first.json()["id"]
+    assert Task.objects.filter(idempotency_key="k-1").count() == 2
+
+
+@override_settings(CASEWORK_MAX_ACTIVE_TASKS_PER_USER=2)
+def test_the_active_task_cap_answers_429_with_retry_after(api, user):
+    submit(user)
+    submit(user, idempotency_key="kept")
+    in_status(user, TaskStatus.SUCCEEDED)  # finished tasks don't count
+
+    response = api.post(TASKS, {"task_type": "add", "params": {"x": 1, "y": 2}}, format="json")
+    replay = api.post(
+        TASKS,
+        {"task_type": "add", "params": {"x": 1, "y": 2}, "idempotency_key": "kept"},
+        format="json",
+    )
+
+    body = assert_error(response, 429, "active_task_limit")
+    assert response["Retry-After"] == "30"
+    assert body["retry_after"] == 30
+    assert Task.objects.filter(owner=user).count() == 3
+    assert replay.status_code == 200
+
+
+# --- list -----------------------------------------------------------------------------------
+
+
+def test_list_shows_only_the_callers_tasks_newest_first(api, user, other_user):
+    mine = [submit(user, name=f"mine {i}") for i in range(3)]
+    submit(other_user, name="theirs")
+
+    response = api.get(TASKS)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [row["id"] for row in body["results"]] == [str(t.id) for t in reversed(mine)]
+    assert (body["count"], body["count_capped"], body["next"], body["previous"]) == (
+        3,
+        False,
+        None,
+        None,
+    )
+    row = body["results"][0]
+    assert row["task_system"] == "celery"
+    assert "params" not in row and "result" not in row and "traceback" not in row
+
+
+def test_staff_list_every_task(user, other_user, staff_user):
+    submit(user)
+    submit(other_user)
+
+    response = client_for(staff_user).get(TASKS)
+
+    assert response.json()["count"] == 2
+
+
+def test_list_pages_with_limit_offset_and_skip(api, user):
+    tasks = [submit(user, name=f"t{i}") for i in range(5)]
+    newest_first = [str(t.id) for t in reversed(tasks)]
+
+    page = api.get(TASKS, {"limit": 2, "offset": 2}).json()
+    skipped = api.get(TASKS, {"limit": 2, "skip": 2}).json()
+
+    assert [r["id"] for r in page["results"]] == newest_first[2:4]
+    assert [r["id"] for r in skipped["results"]] == newest_first[2:4]
+    assert page["next"].endswith("/api/v1/tasks/?limit=2&offset=4")
+    assert page["previous"].endswith("/api/v1/tasks/?limit=2")
+    assert page["count"] == 5
+
+
+def test_list_ties_on_created_at_break_by_id_so_pages_are_stable(api, user):
+    same_time = timezone.now()
+    tasks = [submit(user) for _ in range(4)]
+    Task.objects.filter(owner=user).update(created_at=same_time)
+    expected = sorted((str(t.id) for t in tasks), reverse=True)
+
+    first = api.get(TASKS, {"limit": 2}).json()["results"]
+    second = api.get(TASKS, {"limit": 2, "offset": 2}).json()["results"]
+
+    assert [r["id"] for r in first + second] == expected
+
+
+def test_list_count_stops_at_the_cap(api, user, monkeypatch):
+    monkeypatch.setattr(pagination.CappedLimitOffsetPagination, "count_cap", 3)
+    for _ in range(5):
+        submit(user)
+
+    body = api.get(TASKS, {"limit": 2, "offset": 2}).json()
+
+    assert (body["count"], body["count_capped"]) == (3, True)
+    assert body["next"] is not None
+
+
+def test_list_filters_by_status_list_type_priority_queue_dates_and_search(api, user):
+    now = timezone.now()
+    old = submit(user, name="old report")
+    Task.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=2))
+    running = in_status(user, TaskStatus.RUNNING, name="running sum")
+    failed = in_status(user, TaskStatus.FAILED, name="failed sum")
+    slow = submit(user, task_type="example", params={"seconds": 1}, priority=1, name="timer")
+
+    def ids(**query):
+        response = api.get(TASKS, query)
+        assert response.status_code == 200, response.content
+        return {row["id"] for row in response.json()["results"]}
+
+    assert ids(status="running,failed") == {str(running.id), str(failed.id)}
+    assert ids(task_type="example") == {str(slow.id)}
+    assert ids(priority=1) == {str(slow.id)}
+    assert ids(queue="low_priority") == {str(slow.id)}
+    assert ids(created_before=(now - timedelta(days=1)).isoformat()) == {str(old.id)}
+    assert str(old.id) not in ids(created_after=(now - timedelta(hours=1)).isoformat())
+    assert ids(search="SUM") == {str(running.id), str(failed.id)}
+
+
+def test_list_orders_by_a_chosen_column(api, user):
+    low = submit(user, priority=1)
+    high = submit(user, priority=4)
+    normal = submit(user, priority=2)
+
+    rows = api.get(TASKS, {"ordering": "-priority"}).json()["results"]
+
+    assert [r["id"] for r in rows] == [str(high.id), str(normal.id), str(low.id)]
+
+
+def test_list_refuses_an_unknown_status_and_a_bad_limit(api):
+    body = assert_error(api.get(TASKS, {"status": "running,done"}), 400, "invalid")
+    assert body["fields"]["status"] == [
+        "Unknown status done; choose from pending, queued, running, retrying, succeeded, "
+        "failed, revoked."
+    ]
+    assert_error(
+        api.get(TASKS, {"limit": "x"}), 400, "invalid", limit=["A positive integer is required."]
+    )
+    assert_error(
+        api.get(TASKS, {"skip": "-1"}), 400, "invalid", skip=["A non-negative integer is required."]
+    )
+
+
+def test_list_runs_a_fixed_number_of_queries_however_many_rows(
+    api, user, django_assert_max_num_queries
+):
+    for i in range(30):
+        submit(user, name=f"t{i}")
+
+    with django_assert_max_num_queries(3):
+        response = api.get(TASKS, {"limit": 30})
+
+    assert len(response.json()["results"]) == 30
+
+
+def test_the_list_never_counts_the_whole_table(api, user, django_capture_on_commit_callbacks):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    submit(user)
+    with CaptureQueriesContext(connection) as queries:
+        api.get(TASKS)
+
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "LIMIT 10001" in counts[0]
+    assert all('"result"' not in q["sql"] for q in queries.captured_queries)
+
+
+# --- detail, status, result, events -------------------------------------------------------------
+
+
+def test_detail_shows_the_task_in_full(api, user):
+    task = in_status(user, TaskStatus.SUCCEEDED)
+
+    body = api.get(task_url(task)).json()
+
+    assert body["id"] == str(task.id)
+    assert body["result"] == {"sum": 3}
+    assert body["task_system"] == "celery"
+    assert body["duration_seconds"] is not None
+
+
+def test_detail_answers_without_a_trailing_slash_too(api, user):
+    task = submit(user)
+
+    assert api.get(f"{API}/tasks/{task.id}").status_code == 200
+
+
+def test_the_traceback_is_shown_to_staff_only(api, user, staff_user):
+    task = in_status(user, TaskStatus.FAILED)
+
+    assert api.get(task_url(task)).json()["traceback"] is None
+    assert client_for(staff_user).get(task_url(task)).json()["traceback"] == "Traceback…"
+    assert api.get(task_url(task)).json()["error"] == {"kind": "exception", "message": "boom"}
+
+
+@pytest.mark.parametrize("path", ["", "status", "result", "events"])
+def test_a_foreign_or_malformed_id_is_404_never_403(api, other_user, path):
+    theirs = submit(other_user)
+
+    body = assert_error(api.get(task_url(theirs, path)), 404, "not_found")
+    assert_error(api.get(f"{API}/tasks/not-a-uuid/{path}"), 404, "not_found")
+    assert body["fields"] == {}
+
+
+def test_status_has_the_result_once_succeeded(api, user):
+    task = in_status(user, TaskStatus.SUCCEEDED)
+
+    for url in (task_url(task, "status"), f"{API}/tasks/status/{task.id}"):
+        response = api.get(url)
+        assert response.status_code == 200
+        assert response.json() == {
+            "task_id": str(task.id),
+            "status": "succeeded",
+            "progress": 100,
+            "message": "",
+            "steps": [],
+            "task_system": "celery",
+            "cancel_requested": False,
+            "result": {"sum": 3},
+        }
+
+
+def test_status_has_the_error_once_failed_and_neither_while_running(api, user):
+    failed = in_status(user, TaskStatus.FAILED)
+    running = in_status(user, TaskStatus.RUNNING)
+
+    failed_body = api.get(task_url(failed, "status")).json()
+    running_body = api.get(f"{API}/tasks/status/{running.id}").json()
+
+    assert failed_body["error"] == {"kind": "exception", "message": "boom"}
+    assert "result" not in failed_body
+    assert running_body["status"] == "running"
+    assert "result" not in running_body and "error" not in running_body
+
+
+def test_status_by_path_hides_foreign_tasks(api, other_user):
+    theirs = submit(other_user)
+
+    assert_error(api.get(f"{API}/tasks/status/{theirs.id}"), 404, "not_found")
+
+
+def test_result_is_200_when_succeeded_and_409_with_the_status_otherwise(api, user):
+    done = in_status(user, TaskStatus.SUCCEEDED)
+    running = in_status(user, TaskStatus.RUNNING)
+    failed = in_status(user, TaskStatus.FAILED)
+
+    ok = api.get(task_url(done, "result"))
+    not_ready = assert_error(api.get(task_url(running, "result")), 409, "no_result")
+    no_result = assert_error(api.get(task_url(failed, "result")), 409, "no_result")
+
+    assert ok.json() == {
+        "task_id": str(done.id),
+        "status": "succeeded",
+        "task_system": "celery",
+        "result": {"sum": 3},
+    }
+    assert not_ready["status"] == "running"
+    assert not_ready["detail"] == "The task is running; its result is not ready yet."
+    assert no_result["status"] == "failed"
+    assert no_result["detail"] == "The task failed and has no result: boom"
+
+
+def test_events_list_the_history_oldest_first(api, user):
+    task = in_status(user, TaskStatus.SUCCEEDED)
+
+    events = api.get(task_url(task, "events")).json()
+
+    assert [(e["from_status"], e["to_status"]) for e in events] == [
+        ("", "pending"),
+        ("queued", "running"),
+        ("running", "succeeded"),
+    ]
+
+
+# --- edit -----------------------------------------------------------------------------------
+
+
+def test_patch_renames_and_reprioritises_a_task_that_has_not_started(api, user):
+    task = submit(user, priority=2)
+
+    response = api.patch(task_url(task), {"name": "renamed", "priority": 1}, format="json")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["name"], body["priority"], body["queue"]) == ("renamed", 1, "low_priority")
+    assert body["task_system"] == "celery"
+    task.refresh_from_db()
+    assert (task.name, task.priority, task.queue) == ("renamed", 1, "low_priority")
+
+
+def test_patch_of_status_is_a_400_naming_it(api, user):
+    task = submit(user)
+
+    response = api.patch(task_url(task), {"status": "succeeded"}, format="json")
+
+    assert_error(
+        response,
+        400,
+        "invalid",
+        status=["The status of a task is never writable; POST …/cancel to stop a task."],
+    )
+    task.refresh_from_db()
+    assert task.status == TaskStatus.PENDING
+
+
+def test_patch_after_start_is_a_409(api, user):
+    task = in_status(user, TaskStatus.RUNNING)
+
+    body = assert_error(
+        api.patch(task_url(task), {"name": "x"}, format="json"), 409, "not_editable"
+    )
+
+    assert body["status"] == "running"
+    task.refresh_from_db()
+    assert task.name != "x"
+
+
+def test_patch_of_a_foreign_task_is_404_and_changes_nothing(api, other_user):
+    theirs = submit(other_user, name="theirs")
+
+    assert_error(api.patch(task_url(theirs), {"name": "mine"}, format="json"), 404, "not_found")
+    theirs.refresh_from_db()
+    assert theirs.name == "theirs"
+
+
+def test_put_is_not_allowed(api, user):
+    task = submit(user)
+
+    assert_error(api.put(task_url(task), {"name": "x"}, format="json"), 405, "method_not_allowed")
+
+
+# --- cancel, retry, delete --------------------------------------------------------------------
+
+
+def test_cancel_of_a_queued_task_revokes_it_with_200(api, user):
+    task = in_status(user, TaskStatus.QUEUED)
+
+    response = api.post(task_url(task, "cancel"))
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "task_id": str(task.id),
+        "outcome": "revoked",
+        "status": "revoked",
+        "task_system": "celery",
+    }
+    task.refresh_from_db()
+    assert task.status == TaskStatus.REVOKED
+
+
+def test_cancel_of_a_running_task_is_requested_with_202(api, user):
+    task = in_status(user, TaskStatus.RUNNING)
+
+    response = api.post(task_url(task, "cancel"))
+
+    assert response.status_code == 202
+    assert response.json()["outcome"] == "cancel_requested"
+    assert response.json()["status"] == "running"
+    task.refresh_from_db()
+    assert task.cancel_requested_at is not None
+
+
+def test_cancel_of_a_finished_task_is_a_409_with_its_status(api, user):
+    task = in_status(user, TaskStatus.SUCCEEDED)
+
+    body = assert_error(api.post(task_url(task, "cancel")), 409, "not_cancellable")
+
+    assert body["status"] == "succeeded"
+
+
+def test_cancel_of_a_foreign_task_is_404_and_leaves_it_alone(api, other_user):
+    theirs = in_status(other_user, TaskStatus.QUEUED)
+
+    assert_error(api.post(task_url(theirs, "cancel")), 404, "not_found")
+    theirs.refresh_from_db()
+    assert theirs.status == TaskStatus.QUEUED
+
+
+def test_retry_of_a_failed_task_starts_a_linked_one_with_edited_params(api, user):
+    task = in_status(user, TaskStatus.FAILED)
+
+    response = api.post(task_url(task, "retry"), {"params": {"y": 40}}, format="json")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["parent_id"] == str(task.id)
+    assert body["params"] == {"x": 1.0, "y": 40.0}
+    assert body["status"] == "pending"
+    assert body["task_system"] == "celery"
+
+
+def test_retry_with_bad_params_names_them(api, user):
+    task = in_status(user, TaskStatus.FAILED)
+
+    response = api.post(task_url(task, "retry"), {"params": {"y": "lots"}}, format="json")
+
+    assert_error(response, 400, "invalid", **{"params.y": [NOT_A_NUMBER]})
+    assert Task.objects.filter(parent=task).count() == 0
+
+
+def test_retry_of_a_succeeded_task_is_a_409(api, user):
+    task = in_status(user, TaskStatus.SUCCEEDED)
+
+    body = assert_error(api.post(task_url(task, "retry")), 409, "not_retryable")
+
+    assert body["status"] == "succeeded"
+    assert Task.objects.filter(parent=task).count() == 0
+
+
+def test_retry_of_a_foreign_task_is_404(api, other_user):
+    theirs = in_status(other_user, TaskStatus.FAILED)
+
+    assert_error(api.post(task_url(theirs, "retry")), 404, "not_found")
+    assert Task.objects.filter(parent=theirs).count() == 0
+
+
+def test_delete_removes_the_task_and_its_events_with_204(api, user):
+    task = in_status(user, TaskStatus.RUNNING)
+
+    response = api.delete(task_url(task))
+
+    assert response.status_code == 204
+    assert not Task.objects.filter(pk=task.pk).exists()
+    assert not TaskEvent.objects.filter(task_id=task.pk).exists()
+
+
+def test_delete_of_a_foreign_task_is_404_and_keeps_it(api, other_user):
+    theirs = submit(other_user)
+
+    assert_error(api.delete(task_url(theirs)), 404, "not_found")
+    assert Task.objects.filter(pk=theirs.pk).exists()
+
+
+def test_staff_may_act_on_anyones_task(user, staff_user):
+    task = in_status(user, TaskStatus.QUEUED)
+
+    response = client_for(staff_user).post(task_url(task, "cancel"))
+
+    assert response.status_code == 200
