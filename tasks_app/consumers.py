@@ -1,0 +1,161 @@
+"""Live task progress over WebSockets.
+
+`ws/tasks/<id>/` streams one task; `ws/tasks/` streams every task of the caller. On connect a
+snapshot is sent with the last event sequence number; events follow in order, each with its
+`seq`. A client that sees a gap, or reconnects, sends `{"type": "resync"}` and gets a fresh
+snapshot, so nothing is missed even when the channel layer dropped a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from .broadcast import broadcaster, task_group, user_group
+from .models import Task
+from .ws_auth import token_still_valid
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_NOT_FOUND = 4404
+LIST_SNAPSHOT_LIMIT = 50
+
+
+def heartbeat_seconds() -> float:
+    return getattr(settings, "CASEWORK_WS_HEARTBEAT_SECONDS", 20.0)
+
+
+def task_state(task: Task, seq: int) -> dict:
+    state = {
+        "task_id": str(task.id),
+        "name": task.name,
+        "task_type": task.task_type,
+        "status": task.status,
+        "progress": task.progress,
+        "message": task.progress_message,
+        "steps": task.steps,
+        "attempt": task.attempts,
+        "cancel_requested": task.cancel_requested_at is not None,
+        "seq": seq,
+    }
+    if task.status == "succeeded":
+        from .lifecycle import summarize_result
+
+        state["result"] = summarize_result(task.result)
+    elif task.status in ("failed", "revoked"):
+        state["error"] = {"kind": task.error_kind, "message": task.error_message}
+    return state
+
+
+class BaseTaskConsumer(AsyncJsonWebsocketConsumer):
+    """Authentication, close codes and heartbeats shared by both streams."""
+
+    groups_to_join: list[str]
+
+    async def connect(self):
+        self.groups_to_join = []
+        self._heartbeat: asyncio.Task | None = None
+        user = self.scope.get("user")
+        await self.accept()
+        if self.scope.get("origin_rejected"):
+            await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
+            return
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await self.authorize(user):
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        for group in self.groups_to_join:
+            await self.channel_layer.group_add(group, self.channel_name)
+        await self.send_snapshot()
+        self._heartbeat = asyncio.ensure_future(self.heartbeat())
+
+    async def disconnect(self, code):
+        if self._heartbeat:
+            self._heartbeat.cancel()
+        for group in self.groups_to_join:
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type") if isinstance(content, dict) else None
+        if kind == "resync":
+            await self.send_snapshot()
+        elif kind == "ping":
+            await self.send_json({"type": "pong"})
+
+    async def heartbeat(self):
+        with contextlib.suppress(asyncio.CancelledError):
+            while True:
+                await asyncio.sleep(heartbeat_seconds())
+                token = self.scope.get("auth_token")
+                if token is not None and not await token_still_valid(token):
+                    await self.close(code=CLOSE_UNAUTHENTICATED)
+                    return
+                await self.send_json({"type": "heartbeat"})
+
+    async def task_event(self, message):
+        """A broadcast from tasks_app.broadcast: forward it with its sequence number."""
+        await self.send_json({**message["event"], "seq": message.get("seq")})
+
+    async def authorize(self, user) -> bool:
+        raise NotImplementedError
+
+    async def send_snapshot(self):
+        raise NotImplementedError
+
+
+class TaskConsumer(BaseTaskConsumer):
+    """One task: `ws/tasks/<task_id>/`."""
+
+    async def authorize(self, user) -> bool:
+        self.task_id = self.scope["url_route"]["kwargs"]["task_id"]
+        visible = await database_sync_to_async(
+            Task.objects.visible_to(user).filter(pk=self.task_id).exists
+        )()
+        if visible:
+            self.groups_to_join = [task_group(self.task_id)]
+        return visible
+
+    async def send_snapshot(self):
+        # The sequence number is read before the row: every event up to it is already in the
+        # row (terminal ones always; progress within the write throttle), later ones follow.
+        seq = await database_sync_to_async(broadcaster.current_seq)(self.task_id)
+        task = await database_sync_to_async(Task.objects.get)(pk=self.task_id)
+        await self.send_json({"type": "snapshot", **task_state(task, seq)})
+
+
+class TaskListConsumer(BaseTaskConsumer):
+    """Every task of the caller: `ws/tasks/`."""
+
+    async def authorize(self, user) -> bool:
+        self.user = user
+        self.groups_to_join = [user_group(user.pk)]
+        return True
+
+    async def send_snapshot(self):
+        tasks = await database_sync_to_async(self._recent)()
+        await self.send_json({"type": "snapshot", "tasks": tasks})
+
+    def _recent(self) -> list[dict]:
+        rows = list(
+            Task.objects.filter(owner=self.user)
+            .defer("result", "traceback", "params", "checkpoint")
+            .order_by("-created_at")[:LIST_SNAPSHOT_LIMIT]
+        )
+        return [
+            {
+                "task_id": str(t.id),
+                "name": t.name,
+                "task_type": t.task_type,
+                "status": t.status,
+                "progress": t.progress,
+                "message": t.progress_message,
+                "seq": broadcaster.current_seq(t.id),
+            }
+            for t in rows
+        ]
