@@ -46,6 +46,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Daphne serves static files through WhiteNoise: one process, no separate file server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -55,6 +57,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+LOGIN_URL = "rest_framework:login"
+LOGIN_REDIRECT_URL = "/tasks/"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
@@ -106,6 +110,12 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Serve straight from the apps' static folders when collectstatic has not run (tests, dev).
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 
@@ -224,3 +234,19 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# --- Documents ------------------------------------------------------------------------------
+# Uploads and fetched documents larger than this are refused while they stream in (413).
+DOCUMENTS_MAX_UPLOAD_BYTES = env.int("DOCUMENTS_MAX_UPLOAD_BYTES", default=50 * 1024 * 1024)
+# Server paths (documents.process `source`, bulk import, import_documents) must lie inside one
+# of these directories.
+DOCUMENTS_IMPORT_ROOTS = env.list("DOCUMENTS_IMPORT_ROOTS", default=[str(MEDIA_ROOT / "imports")])
+# Formats accepted, decided from the content: pdf, docx, html, md, txt.
+DOCUMENTS_ALLOWED_TYPES = env.list(
+    "DOCUMENTS_ALLOWED_TYPES", default=["pdf", "docx", "html", "md", "txt"]
+)
+# host:port pairs URL fetching may reach although they are not public addresses. Empty in
+# every deployment; the tests allow their local HTTP server with it.
+DOCUMENTS_FETCH_ALLOWLIST = env.list("DOCUMENTS_FETCH_ALLOWLIST", default=[])
+DOCUMENTS_FETCH_TIMEOUT = env.float("DOCUMENTS_FETCH_TIMEOUT", default=30.0)
+DOCUMENTS_FETCH_MAX_BYTES = env.int("DOCUMENTS_FETCH_MAX_BYTES", default=DOCUMENTS_MAX_UPLOAD_BYTES)

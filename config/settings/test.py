@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-deployment")
 
 from .base import *  # noqa: E402, F403
-from .base import CASEWORK, env  # noqa: E402
+from .base import CASEWORK, STORAGES, env  # noqa: E402
 
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
@@ -39,3 +39,9 @@ CASEWORK.update(
 # Task types used only by the tests (flaky, stubborn, crashing bodies); the worker processes the
 # tests start load the same settings, so they know these types too.
 CASEWORK_TASK_MODULES = ["tests.task_types"]
+
+WHITENOISE_USE_FINDERS = True
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
