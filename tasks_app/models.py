@@ -154,6 +154,8 @@ class Task(models.Model):
             models.Index(fields=["status", "heartbeat_at"], name="task_status_heartbeat"),
             models.Index(fields=["status", "created_at"], name="task_status_created"),
             models.Index(fields=["parent"], name="task_parent"),
+            # Throughput and durations over the last hour (stats) and retention pruning.
+            models.Index(fields=["finished_at"], name="task_finished"),
         ]
         constraints = [
             models.UniqueConstraint(

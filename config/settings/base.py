@@ -162,6 +162,15 @@ REDIS_URL = env.str(
     "REDIS_URL", default=f"redis://127.0.0.1:{env.int('CASEWORK_REDIS_PORT', default=6399)}/0"
 )
 
+# One cache for every web process, so throttles and rate limits count across them.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
+        "KEY_PREFIX": "casework",
+    }
+}
+
 # --- Celery (read by config/celery_app.py with namespace "CELERY") --------------------------
 CELERY_ENABLED = env.bool("CELERY_ENABLED", default=True)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -220,9 +229,14 @@ CASEWORK_TASK_MODULES = env.list("CASEWORK_TASK_MODULES", default=[])
 # --- Channels -------------------------------------------------------------------------------
 # The pub/sub layer: a group message is one PUBLISH, so a worker broadcasts over one
 # long-lived Redis connection without async_to_sync per call (see tasks_app/broadcast.py).
+# CHANNELS_LAYER=core selects channels-redis's list-based layer (the benchmarks' baseline).
+CHANNEL_LAYER_BACKENDS = {
+    "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "core": "channels_redis.core.RedisChannelLayer",
+}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNELS_LAYER", default="pubsub")],
         "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="asgi")},
     }
 }
@@ -250,3 +264,10 @@ DOCUMENTS_ALLOWED_TYPES = env.list(
 DOCUMENTS_FETCH_ALLOWLIST = env.list("DOCUMENTS_FETCH_ALLOWLIST", default=[])
 DOCUMENTS_FETCH_TIMEOUT = env.float("DOCUMENTS_FETCH_TIMEOUT", default=30.0)
 DOCUMENTS_FETCH_MAX_BYTES = env.int("DOCUMENTS_FETCH_MAX_BYTES", default=DOCUMENTS_MAX_UPLOAD_BYTES)
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {
+        "DocumentStatusEnum": "documents.models.DocumentStatus",
+        "DocumentKindEnum": "documents.models.Kind",
+        "DocumentSourceEnum": "documents.models.DocumentSource",
+    }
+)

@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-deployment")
 
 from .base import *  # noqa: E402, F403
-from .base import CASEWORK, STORAGES, env  # noqa: E402
+from .base import CASEWORK, CHANNEL_LAYER_BACKENDS, STORAGES, env  # noqa: E402
 
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
@@ -18,9 +18,16 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Its own Redis database and channel prefix, so a running dev instance never sees test traffic.
 REDIS_URL = env.str("TEST_REDIS_URL", default="redis://127.0.0.1:6379/15")
 CELERY_BROKER_URL = REDIS_URL
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "casework-test",
+    }
+}
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNELS_LAYER", default="pubsub")],
         "CONFIG": {"hosts": [REDIS_URL], "prefix": "casework-test"},
     }
 }
