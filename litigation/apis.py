@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from tasks_app import services as task_services
 from tasks_app.api_errors import Conflict
+from tasks_app.apis.common import SUBMIT_ERRORS, SubmitApi
 from tasks_app.models import TaskStatus
 from tasks_app.serializers import ErrorSerializer
 
@@ -43,13 +44,13 @@ UNKNOWN_DOCUMENTS = "No such document: {ids}."
 
 _STARTED = {
     201: OpenApiResponse(StartedSerializer, description="The task was created."),
-    400: OpenApiResponse(ErrorSerializer, description="Invalid input; `fields` names it."),
-    401: OpenApiResponse(ErrorSerializer, description="Missing or invalid credentials."),
+    **SUBMIT_ERRORS,
 }
 
 
-class StartApi(APIView):
-    """Base of the endpoints that start one litigation task type."""
+class StartApi(SubmitApi):
+    """Base of the endpoints that start one litigation task type: throttled and capped per
+    user like every submit, with bounded JSON bodies."""
 
     task_type: str
     serializer_class: type[serializers.Serializer]
@@ -58,6 +59,7 @@ class StartApi(APIView):
         serializer = self.serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         params = self.params(serializer.validated_data)
+        self.check_active_limit()
         submitted = task_services.task_submit(
             owner=request.user, task_type=self.task_type, params=params
         )
