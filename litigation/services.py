@@ -42,6 +42,8 @@ def package_save(
         package = AnalysisPackage(key=checked["key"])
     package.definition = definition
     package.is_active = is_active
+    package.name, package.case_type = checked["name"], checked["case_type"]
+    package.description = checked["description"]
     package.full_clean()
     package.save()
     return package
