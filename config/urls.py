@@ -10,6 +10,8 @@ urlpatterns = [
     path("tasks/", include("tasks_app.page_urls")),
     path("", RedirectView.as_view(pattern_name="pages:task-list", permanent=False)),
     path("api/v1/", include("tasks_app.urls")),
+    path("api/v1/documents/", include("documents.urls")),
+    path("documents/", include("documents.urls_legacy")),
     path("api/v1/", include("litigation.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
