@@ -25,7 +25,8 @@ DOCUMENT_TYPES = ("civil_complaint",)
 
 
 def document_id_field(**kwargs) -> serializers.Field:
-    return serializers.IntegerField(min_value=1, **kwargs)
+    # Bounded to the database's bigint, so an absurd id is a 400, not a database error.
+    return serializers.IntegerField(min_value=1, max_value=2**63 - 1, **kwargs)
 
 
 def document_ids_field() -> serializers.ListField:

@@ -427,3 +427,12 @@ def test_the_schema_documents_the_litigation_endpoints(user):
     assert start["operationId"] == "litigation_analysis_start"
     assert {"201", "400", "401"} <= set(start["responses"])
     assert "/api/v1/litigation/tasks/{task_id}/{kind}.{fmt}" in paths
+
+
+def test_an_id_beyond_the_database_range_is_a_400_naming_the_field(user, packages):
+    response = client_for(user).post(
+        f"{API}/litigation-analysis/start", start_body([], document_ids=[2**63]), format="json"
+    )
+
+    body = assert_error(response, 400, "invalid")
+    assert list(body["fields"]) == ["document_ids.0"]

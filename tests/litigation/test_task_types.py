@@ -15,7 +15,7 @@ from litigation import services
 from litigation.models import Artifact
 from tasks_app import services as task_services
 from tasks_app.context import TaskContext
-from tasks_app.models import Queue, TaskStatus
+from tasks_app.models import Queue, Task, TaskStatus
 from tests.litigation.conftest import (
     chunk,
     fixture_document,
@@ -182,6 +182,27 @@ def test_case_analysis_waits_for_documents_still_being_ingested(
     assert task.status == TaskStatus.SUCCEEDED, task.error_message
     assert waits == [0.01]
     assert task.result["strength"]["score"] == 94
+
+
+def test_a_case_analysis_waiting_for_ingestion_stops_when_cancelled(
+    user, packages, loan_case, settings, monkeypatch
+):
+    settings.LITIGATION_DOCUMENT_POLL_SECONDS = 0.3
+    loan_case[0].status = DocumentStatus.PROCESSING
+    loan_case[0].save(update_fields=["status"])
+    real_wait = TaskContext.wait
+
+    def cancelled_meanwhile(ctx, seconds):
+        task_services.task_cancel(task=Task.objects.get(pk=ctx.task_id), by=user)
+        real_wait(ctx, seconds)
+
+    monkeypatch.setattr(TaskContext, "wait", cancelled_meanwhile)
+
+    task = run_task(user, "litigation.case_analysis", analysis_params(loan_case))
+
+    assert task.status == TaskStatus.REVOKED
+    assert steps_of(task)[0] == ("load documents", "failed")
+    assert not Artifact.objects.filter(task=task).exists()
 
 
 def test_case_analysis_gives_up_on_documents_not_ingested_in_time(
