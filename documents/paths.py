@@ -70,18 +70,22 @@ def iter_import_files(directory: Path) -> Iterator[tuple[str, Path | None, str]]
 
     ``directory`` must come from ``resolve_import_path``. Files are yielded in a stable
     (sorted) order so a resumed import walks them the same way. A link whose target is
-    outside the import roots, or is not a regular file, is yielded with ``None`` and the
-    reason, so the import records it instead of reading it. Linked directories are not
-    followed.
+    outside the import roots, or is not a regular file, and a linked directory (never
+    followed) are yielded with ``None`` and the reason, so the import records them instead
+    of reading them.
     """
     roots = import_roots()
     for current, dirs, files in os.walk(directory, followlinks=False):
         dirs.sort()
-        for name in sorted(files):
+        # os.walk lists a linked directory among the directories and does not enter it.
+        linked = [name for name in dirs if (Path(current) / name).is_symlink()]
+        for name in sorted([*files, *linked]):
             path = Path(current) / name
             relative = path.relative_to(directory).as_posix()
             real = path.resolve()
-            if not any(real.is_relative_to(root) for root in roots):
+            if name in linked:
+                yield relative, None, "A linked directory is not followed."
+            elif not any(real.is_relative_to(root) for root in roots):
                 yield relative, None, "The file links outside the allowed import directories."
             elif not real.is_file():
                 yield relative, None, "Not a regular file."
