@@ -20,7 +20,7 @@ from tasks_app.context import TaskContext
 from tasks_app.models import Priority, Queue, Task
 from tasks_app.registry import PermanentError, task_type
 
-from . import selectors, services
+from . import refinement, selectors, services
 from .engines import assessment, generation
 from .engines.contract_review import review_contract
 from .engines.generation import GenerationError, MissingVariables
@@ -247,7 +247,11 @@ def contract_review(
     contract_amount=None,
 ) -> dict:
     """Find the risky clauses of a contract, each with its text, severity and a revision."""
-    ctx.plan(CONTRACT_REVIEW_STEPS)
+    refine = refinement.refinement_enabled()
+    steps = CONTRACT_REVIEW_STEPS
+    if refine:
+        steps = [*steps[:2], ("refine wording", 2), *steps[2:]]
+    ctx.plan(steps)
     with ctx.step("load document"):
         if document_id is not None:
             document = load_documents(ctx, [document_id])[0]
@@ -260,6 +264,13 @@ def contract_review(
 
     with ctx.step("review clauses"):
         result = review_contract(document, contract_amount=contract_amount, on_step=on_rule)
+    if refine:
+        with ctx.step("refine wording"):
+            result["refinement"] = refinement.refine_suggestions(
+                result["findings"], language=result["language"]
+            )
+    else:
+        result["refinement"] = {"status": "off"}
     return _with_report(ctx, result)
 
 
@@ -348,8 +359,8 @@ def load_documents(ctx: TaskContext, ids: list) -> list[dict]:
 
     if not ids:
         return []
-    timeout = getattr(settings, "LITIGATION_DOCUMENT_WAIT_SECONDS", 600)
-    interval = getattr(settings, "LITIGATION_DOCUMENT_POLL_SECONDS", 1.0)
+    timeout = settings.LITIGATION_DOCUMENT_WAIT_SECONDS
+    interval = settings.LITIGATION_DOCUMENT_POLL_SECONDS
     deadline = time.monotonic() + timeout
     while True:
         found = selectors.owned_documents(owner_id=ctx.owner_id, ids=ids)

@@ -271,3 +271,15 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "DocumentSourceEnum": "documents.models.DocumentSource",
     }
 )
+
+# --- Litigation -----------------------------------------------------------------------------
+# How long a case analysis waits for its documents to finish ingestion, and how often it looks.
+LITIGATION_DOCUMENT_WAIT_SECONDS = env.float("LITIGATION_DOCUMENT_WAIT_SECONDS", default=600.0)
+LITIGATION_DOCUMENT_POLL_SECONDS = env.float("LITIGATION_DOCUMENT_POLL_SECONDS", default=1.0)
+# An OpenAI-compatible endpoint (e.g. https://api.openai.com/v1) that may polish the wording of
+# contract-review suggestions. Empty, the default: no model is called and the rules' own
+# wording stands; a failing model never fails a review.
+LITIGATION_LLM_BASE_URL = env.str("LITIGATION_LLM_BASE_URL", default="")
+LITIGATION_LLM_API_KEY = env.str("LITIGATION_LLM_API_KEY", default="")
+LITIGATION_LLM_MODEL = env.str("LITIGATION_LLM_MODEL", default="gpt-4o-mini")
+LITIGATION_LLM_TIMEOUT_SECONDS = env.float("LITIGATION_LLM_TIMEOUT_SECONDS", default=30.0)
