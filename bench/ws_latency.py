@@ -161,14 +161,16 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=100)
     parser.add_argument("--clients", default="1,100")
+    parser.add_argument("--layers", default="core,pubsub")
     args = parser.parse_args()
     clients_list = [int(c) for c in args.clients.split(",")]
     setup_django()
     log_dir = Path("/tmp") / f"casework-bench-{uuid.uuid4().hex[:8]}"
     log_dir.mkdir()
-    runs: dict[str, list[dict]] = {"core": [], "pubsub": []}
+    layers = args.layers.split(",")
+    runs: dict[str, list[dict]] = {layer: [] for layer in layers}
     for repeat in range(args.repeats):
-        for layer in ("core", "pubsub"):
+        for layer in layers:
             result = run_layer(layer, clients_list, args.events, log_dir)
             runs[layer].append(result)
             print(f"repeat {repeat + 1} {layer}: {json.dumps(result)}", flush=True)
@@ -191,7 +193,7 @@ def main() -> None:
         "| layer | clients | p50 ms | p99 ms | lost | broadcast call ms |",
         "|---|---|---|---|---|---|",
     ]
-    for layer in ("core", "pubsub"):
+    for layer in layers:
         for clients in clients_list:
             s = summary[layer][clients]
             lines.append(
@@ -199,7 +201,7 @@ def main() -> None:
                 f"{s['lost']:.0f} | {s['send_cost_ms']:.3f} |"
             )
     lines.append("")
-    for clients in clients_list:
+    for clients in clients_list if set(layers) == {"core", "pubsub"} else []:
         core, ours = summary["core"][clients], summary["pubsub"][clients]
         lines.append(
             f"- {clients} client(s): p99 ratio pubsub/core = "

@@ -234,10 +234,16 @@ CHANNEL_LAYER_BACKENDS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "core": "channels_redis.core.RedisChannelLayer",
 }
+# redis-py's asyncio pool allows 100 connections by default; a Daphne process with more
+# watchers than that ran out of them under the list-based layer (measured in bench/).
+CHANNELS_HOST = {
+    "address": REDIS_URL,
+    "max_connections": env.int("CHANNELS_REDIS_MAX_CONNECTIONS", default=1000),
+}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNELS_LAYER", default="pubsub")],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("CHANNELS_PREFIX", default="asgi")},
+        "CONFIG": {"hosts": [CHANNELS_HOST], "prefix": env.str("CHANNELS_PREFIX", default="asgi")},
     }
 }
 

@@ -25,10 +25,11 @@ CACHES = {
         "KEY_PREFIX": "casework-test",
     }
 }
+CHANNELS_HOST = {"address": REDIS_URL, "max_connections": 1000}
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": CHANNEL_LAYER_BACKENDS[env.str("CHANNELS_LAYER", default="pubsub")],
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": "casework-test"},
+        "CONFIG": {"hosts": [CHANNELS_HOST], "prefix": "casework-test"},
     }
 }
 CASEWORK.update(
