@@ -156,3 +156,14 @@ def test_loading_a_broken_package_file_is_refused_and_changes_nothing(packages, 
         call_command("load_analysis_packages", "--dir", str(tmp_path), stdout=StringIO())
 
     assert not AnalysisPackage.objects.filter(key="new_package").exists()
+
+
+def test_artifact_changelist_links_each_file_to_its_task_and_download(admin_client, user, packages):
+    task = run_task(user, "litigation.contract_review", {"text": "第一条 付款\n尽快付款。"})
+
+    response = admin_client.get(reverse("admin:litigation_artifact_changelist"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert reverse("admin:tasks_app_task_change", args=[task.pk]) in page
+    assert page.count("report.") >= 3
