@@ -447,3 +447,17 @@ def test_bulk_import_submits_for_a_directory_inside_the_roots(user, import_root,
     response = client.post(f"{API}/import", {"path": str(tmp_path)}, format="json")
     body = assert_error(response, 400, "unsafe_path")
     assert "outside the allowed import directories" in body["fields"]["path"][0]
+
+
+def test_oversized_upload_with_session_auth_and_csrf_is_still_a_413(user, settings):
+    """The CSRF check of session auth reads the form: the cap applies there too."""
+    settings.DOCUMENTS_MAX_UPLOAD_BYTES = 1000
+    from django.middleware.csrf import _get_new_csrf_string
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(user)
+    # A cookie but no header: the check looks for the token in the form, reading the body.
+    client.cookies["csrftoken"] = _get_new_csrf_string()
+    response = upload(client, name="big.txt", data=b"a" * 5000)
+    assert_error(response, 413, "file_too_large")
+    assert Document.objects.count() == 0
