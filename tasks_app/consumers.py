@@ -26,7 +26,7 @@ LIST_SNAPSHOT_LIMIT = 50
 
 
 def heartbeat_seconds() -> float:
-    return getattr(settings, "CASEWORK_WS_HEARTBEAT_SECONDS", 20.0)
+    return settings.CASEWORK_WS_HEARTBEAT_SECONDS
 
 
 def task_state(task: Task, seq: int) -> dict:

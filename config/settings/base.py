@@ -226,6 +226,9 @@ CASEWORK = {
 # Modules whose @task_type functions register at start-up, besides tasks_app's own.
 CASEWORK_TASK_MODULES = env.list("CASEWORK_TASK_MODULES", default=[])
 
+# Idle WebSockets get a heartbeat this often; a bearer token is re-checked at each one.
+CASEWORK_WS_HEARTBEAT_SECONDS = env.float("CASEWORK_WS_HEARTBEAT_SECONDS", default=20.0)
+
 # --- Channels -------------------------------------------------------------------------------
 # The pub/sub layer: a group message is one PUBLISH, so a worker broadcasts over one
 # long-lived Redis connection without async_to_sync per call (see tasks_app/broadcast.py).

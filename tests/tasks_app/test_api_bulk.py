@@ -266,13 +266,10 @@ def test_example_shortcut_validates_against_the_type(api):
     assert list(body["fields"]) == ["params.seconds"]
 
 
-def test_process_document_is_a_400_naming_the_type_while_it_is_not_registered(api):
-    response = api.post(f"{API}/tasks/process-document", {"document_id": "42"}, format="json")
+def test_process_document_without_a_document_or_source_is_a_400(api):
+    response = api.post(f"{API}/tasks/process-document", {}, format="json")
 
-    message = (
-        f"Unknown task type 'documents.process'. Known types: {', '.join(registry.known_names())}."
-    )
-    assert_error(response, 400, "unknown_task_type", task_type=[message])
+    assert_error(response, 400, "invalid", document_id=["Send a document_id or a source."])
 
 
 def test_process_document_submits_the_registered_type(api, monkeypatch):

@@ -115,7 +115,8 @@ def test_unknown_task_type_is_a_400_listing_the_known_types(api):
     message = known_types_message("nope")
     body = assert_error(response, 400, "unknown_task_type", task_type=[message])
     assert body["detail"] == message
-    assert "add, example" in message
+    assert "add" in message and "example" in message
+    assert "maintenance.sweep" not in message  # system-only types are never offered
 
 
 def test_a_private_task_type_cannot_be_submitted(api):
