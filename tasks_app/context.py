@@ -16,6 +16,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from .broadcast import broadcaster
+from .db import reconnecting
 from .models import Task, TaskStatus
 
 PROGRESS_BROADCAST_INTERVAL = 0.05
@@ -230,8 +231,11 @@ class TaskContext:
         filters = {"pk": self.task_id, "status": TaskStatus.RUNNING, "attempts": self.attempt}
         if check:
             filters["cancel_requested_at__isnull"] = True
-        updated = Task.objects.filter(**filters).update(
-            **self.progress_fields(), heartbeat_at=timezone.now(), **(extra or {})
+        updated = reconnecting(
+            Task.objects.filter(**filters).update,
+            **self.progress_fields(),
+            heartbeat_at=timezone.now(),
+            **(extra or {}),
         )
         if not updated and check:
             self.cancel_flag = True

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
@@ -19,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .broadcast import broadcaster
+from .db import reconnecting
 from .models import ErrorKind, Task, TaskEvent, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -36,7 +39,17 @@ def engine_setting(name: str):
     return settings.CASEWORK[name]
 
 
-def transition(
+def transition(task_id, **kwargs) -> Task | None:
+    """Move the task to `to` if it is in `allowed_from` (and `guard` agrees); else None.
+
+    A connection lost before the transaction committed is reopened and the transition tried
+    again: it is guarded, so a second try after a lost commit acknowledgement finds the status
+    already moved and does nothing.
+    """
+    return reconnecting(_transition, task_id, **kwargs)
+
+
+def _transition(
     task_id,
     *,
     to: str,
@@ -45,7 +58,6 @@ def transition(
     detail: dict | None = None,
     guard: Callable[[Task], bool] | None = None,
 ) -> Task | None:
-    """Move the task to `to` if it is in `allowed_from` (and `guard` agrees); else None."""
     allowed = tuple(allowed_from)
     with transaction.atomic():
         task = Task.objects.select_for_update().filter(pk=task_id).first()
@@ -100,6 +112,25 @@ def summarize_result(result) -> object:
     return {"truncated": True, "size": len(encoded), "keys": keys}
 
 
+def holder_is_dead(worker: str) -> bool:
+    """True if the lease holder was a process on this host that no longer exists.
+
+    A killed pool child's message comes straight back to the same host; rather than drop it
+    and wait for the lease to expire, the delivery takes over at once. Holders on other hosts
+    (or a reused pid) are left to the lease.
+    """
+    host, _, pid = worker.partition(" ")[0].rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def lease_expired(task: Task, now=None) -> bool:
     now = now or timezone.now()
     lease = timedelta(seconds=engine_setting("LEASE_SECONDS"))
@@ -107,6 +138,10 @@ def lease_expired(task: Task, now=None) -> bool:
 
 
 def claim(task_id, *, worker: str = "") -> Task | None:
+    return reconnecting(_claim, task_id, worker=worker)
+
+
+def _claim(task_id, *, worker: str = "") -> Task | None:
     """Start an attempt of the task, or return None when this delivery must do nothing.
 
     A delivery does nothing when the task is finished, cancelled, held by a live lease (a
@@ -127,7 +162,7 @@ def claim(task_id, *, worker: str = "") -> Task | None:
             return None
         detail: dict = {"worker": worker}
         if task.status == TaskStatus.RUNNING:
-            if not lease_expired(task, now):
+            if not lease_expired(task, now) and not holder_is_dead(task.worker):
                 return None
             if task.cancel_requested_at:
                 _revoke_locked(task, now, "cancelled; its worker was lost")

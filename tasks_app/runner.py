@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from . import lifecycle, registry
 from .context import TaskCancelled, TaskContext
+from .db import CONNECTION_ERRORS, reconnecting
 from .models import ErrorKind, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,11 @@ def _current_status(task_id) -> str:
 def _record_failure(task: Task, task_type, ctx: TaskContext, exc: Exception) -> str:
     message = f"{type(exc).__name__}: {exc}"
     trace = tb.format_exc()
-    if isinstance(exc, task_type.retry_on) and ctx.attempt <= task.max_retries:
+    # A lost database connection is as transient as a network blip: retry the task.
+    transient = isinstance(exc, task_type.retry_on + CONNECTION_ERRORS)
+    if isinstance(exc, CONNECTION_ERRORS):
+        connection.close()
+    if transient and ctx.attempt <= task.max_retries:
         delay = retry_delay(task_type, ctx.attempt)
         moved = lifecycle.schedule_retry(
             task.id,
@@ -216,7 +221,7 @@ class Heartbeat(threading.Thread):
                 beat = now.timestamp() - last_beat >= self.interval
                 if beat:
                     last_beat = now.timestamp()
-                if not self._check(now, beat):
+                if not reconnecting(self._check, now, beat):
                     return
         finally:
             connection.close()

@@ -4,8 +4,6 @@
 name a Celery task. Results live on the Task row, so Celery's own result is not stored.
 """
 
-import os
-
 from celery import shared_task
 
 from . import runner, sweepers
@@ -13,7 +11,7 @@ from . import runner, sweepers
 
 @shared_task(name="casework.run_task", bind=True, ignore_result=True)
 def run_task(self, task_id: str) -> None:
-    runner.execute(task_id, worker=f"{self.request.hostname}:{os.getpid()}")
+    runner.execute(task_id, worker=f"{runner.default_worker_label()} {self.request.hostname}")
 
 
 @shared_task(name="casework.sweep", ignore_result=True)
