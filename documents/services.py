@@ -440,7 +440,7 @@ def export_write(
             task_id=task_id,
             size=size,
             document_ids=[d.pk for d in documents],
-            expires_at=timezone.now() + timedelta(seconds=settings.CELERY_RESULT_EXPIRES),
+            expires_at=timezone.now() + export_lifetime(),
         )
         with _file_removed_on_failure(export):
             with transaction.atomic():
@@ -449,6 +449,16 @@ def export_write(
                 export.file.save("export.zip", File(spool), save=False)
                 export.save(force_insert=True)
     return export
+
+
+def export_lifetime() -> timedelta:
+    """How long an export is kept: as long as its task is (the task's retention if one is
+    configured for it, else the default one, else the result expiry)."""
+    retention = getattr(settings, "CASEWORK_RETENTION_DAYS", None) or {}
+    days = retention.get(EXPORT_TASK_TYPE, retention.get("default"))
+    if days:
+        return timedelta(days=float(days))
+    return timedelta(seconds=settings.CELERY_RESULT_EXPIRES)
 
 
 def export_prune_expired(*, now=None) -> int:

@@ -139,3 +139,15 @@ def test_a_zip_bomb_in_a_bulk_import_is_recorded_not_expanded(user, import_root,
     assert [(o.status, o.code) for o in outcomes] == [("failed", "unsafe_archive")]
     assert "climbs out of the archive" in outcomes[0].error
     assert Document.objects.count() == 0
+
+
+def test_exports_live_as_long_as_their_task_is_retained(settings):
+    from datetime import timedelta
+
+    settings.CASEWORK_RETENTION_DAYS = {"default": 30, "documents.export": 2}
+    assert services.export_lifetime() == timedelta(days=2)
+    settings.CASEWORK_RETENTION_DAYS = {"default": 30}
+    assert services.export_lifetime() == timedelta(days=30)
+    settings.CASEWORK_RETENTION_DAYS = {}
+    settings.CELERY_RESULT_EXPIRES = 3600
+    assert services.export_lifetime() == timedelta(hours=1)
