@@ -351,7 +351,9 @@ class DocumentSearchApi(DocumentsApiMixin, GenericAPIView):
                 user=request.user, query=data["q"], limit=data["limit"], offset=data["offset"]
             )
         except selectors.SearchUnavailable as exc:
-            raise exceptions.APIException(str(exc)) from None
+            unavailable = exceptions.APIException(str(exc), "search_unavailable")
+            unavailable.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+            raise unavailable from None
         return Response(
             {
                 "query": data["q"],

@@ -163,3 +163,21 @@ print(json.dumps(out, ensure_ascii=False))
     assert out["after_delete"] == []
     # Left indexed: b's copy of the contract (3 chunks) and a's two one-chunk documents.
     assert out["fts_rows"] == 3 + 2
+
+
+def test_the_orm_search_expression_is_the_indexed_one(user):
+    """The expression the selector filters on is the GIN index's, so the planner can use it."""
+    from django.contrib.postgres.search import SearchQuery
+
+    from documents.models import Chunk
+
+    ingest(user, "index me")
+    query = (
+        Chunk.objects.annotate(vector=selectors._SimpleTsVector("search_tokens"))
+        .filter(vector=SearchQuery("index", config="simple"))
+        .order_by()
+        .values("id")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    assert POSTGRES_SEARCH_INDEX in query.explain()
