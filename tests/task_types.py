@@ -114,3 +114,53 @@ def backend_pid(ctx: TaskContext):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         return {"pid": cursor.fetchone()[0], "worker_pid": os.getpid()}
+
+
+# --- fault drills ---------------------------------------------------------------------------
+
+EXECUTIONS_TABLE = "drill_executions"
+
+
+def record_execution(task_id, key: str, phase: str) -> None:
+    """Append to the side-effect table, outside any transaction: what really ran."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {EXECUTIONS_TABLE} (task_id, key, phase, pid) VALUES (%s, %s, %s, %s)",
+            [str(task_id), key, phase, os.getpid()],
+        )
+
+
+class DrillParams(serializers.Serializer):
+    key = serializers.CharField()
+    seconds = serializers.FloatField(default=1.0)
+
+
+@task_type("test.drill", params=DrillParams, max_retries=3)
+def drill(ctx: TaskContext, *, key: str, seconds: float):
+    """Record a start, work for `seconds` reporting progress, record a completion."""
+    record_execution(ctx.task_id, key, "start")
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        ctx.progress(100 * (1 - left / seconds), "working")
+        ctx.wait(min(0.05, left))
+    record_execution(ctx.task_id, key, "done")
+    return {"pid": os.getpid()}
+
+
+class HttpParams(serializers.Serializer):
+    url = serializers.URLField()
+
+
+@task_type("test.http_dependency", params=HttpParams, max_retries=3, backoff_base=0.2)
+def http_dependency(ctx: TaskContext, *, url: str):
+    """Call a (local) HTTP dependency: 5xx is transient, 4xx permanent."""
+    import requests
+
+    response = requests.get(url, timeout=5)
+    if response.status_code >= 500:
+        raise TransientError(f"dependency answered {response.status_code}")
+    if response.status_code >= 400:
+        raise PermanentError(f"dependency refused the request: {response.status_code}")
+    return {"status": response.status_code, "body": response.text}
