@@ -128,3 +128,134 @@ def write_results(name: str, data: dict, markdown: str) -> Path:
     path.write_text(json.dumps({"machine": machine(), **data}, indent=2, ensure_ascii=False))
     (RESULTS / f"{stamp}-{name}.md").write_text(markdown)
     return path
+
+
+# --- shared by the engine benchmarks (throughput, priority, memory, API, scale) ---------------
+
+PG = "postgres://postgres@127.0.0.1:5432"
+REDIS_BENCH_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+WORK_DB = "casework_bench_work"  # tasks the benchmarks run; emptied between runs
+SCALE_DB = "casework_bench"  # the 1,000,000 loaded rows, kept between runs
+EMPTY_DB = "casework_bench_empty"  # the same schema with no task rows
+WORKER_QUEUES = "high_priority,medium_priority,low_priority,default"
+
+
+def use_database(name: str) -> None:
+    """Point this process (and the servers and workers it starts) at database `name`."""
+    os.environ["BENCH_DATABASE_URL"] = f"{PG}/{name}"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["TEST_REDIS_URL"] = REDIS_BENCH_URL
+
+
+def bench_env(database: str | None = None, **extra) -> dict:
+    """Environment of a server or worker: bench settings, this run's database and Redis."""
+    env = server_env(DJANGO_SETTINGS_MODULE="bench.settings", TEST_REDIS_URL=REDIS_BENCH_URL)
+    if database:
+        env["BENCH_DATABASE_URL"] = f"{PG}/{database}"
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+def flush_broker() -> None:
+    """Empty the benchmarks' own Redis database (never another one)."""
+    import redis
+
+    assert REDIS_BENCH_URL.rsplit("/", 1)[1] not in ("0", "15"), "not the bench Redis database"
+    redis.Redis.from_url(REDIS_BENCH_URL).flushdb()
+
+
+def broker_backlog(client, queues: list[str]) -> int:
+    """Messages not yet acknowledged: waiting in the queues' lists plus reserved (unacked)."""
+    pipe = client.pipeline(transaction=False)
+    for queue in queues:
+        pipe.llen(queue)
+        for step in (3, 6, 9):
+            pipe.llen(f"{queue}\x06\x16{step}")
+    pipe.hlen("unacked")
+    return sum(pipe.execute())
+
+
+def start_worker(
+    name: str,
+    *,
+    app: str = "config",
+    queues: str = WORKER_QUEUES,
+    concurrency: int = 2,
+    database: str = WORK_DB,
+    extra_args: tuple[str, ...] = (),
+    **env,
+) -> subprocess.Popen:
+    """A prefork worker as production runs it, under `nice -n 10` (the machine is shared)."""
+    log = RESULTS.parent / "logs" / f"{name}.log"
+    log.parent.mkdir(exist_ok=True)
+    cmd = ["nice", "-n", "10", sys.executable, "-m", "celery", "-A", app, "worker"]
+    cmd += ["-Q", queues, "-c", str(concurrency), "--pool", "prefork", "-n", f"{name}@%h"]
+    cmd += ["--without-gossip", "--without-mingle", "-l", "WARNING", *extra_args]
+    return start(cmd, env=bench_env(database, **env), log=log)
+
+
+def wait_for_worker(name: str, timeout: float = 60) -> None:
+    """Wait until the worker answers a ping (its pool is up and consuming)."""
+    from celery import Celery
+
+    probe = Celery(broker=REDIS_BENCH_URL)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            replies = probe.control.ping(timeout=0.5) or []
+            if any(name in next(iter(reply)) for reply in replies):
+                return
+        raise RuntimeError(f"worker {name} did not answer within {timeout}s")
+    finally:
+        probe.close()
+
+
+def prepare_database(name: str, *, fresh: bool = False) -> None:
+    """Create database `name` if needed (dropped first if `fresh`) and migrate it."""
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        if fresh:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=REPO,
+        env=bench_env(name),
+        check=True,
+    )
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+def ensure_user(username: str, *, staff: bool = False):
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(
+        username=username, defaults={"is_staff": staff, "is_superuser": staff}
+    )
+    return user
+
+
+def api_token(user) -> str:
+    from knox.models import AuthToken
+
+    return AuthToken.objects.create(user)[1]
+
+
+def md_table(headers: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def host_note() -> str:
+    load1, load5, _ = os.getloadavg()
+    return (
+        f"Machine: {machine()['cores']} cores ({machine()['cpu']}), {machine()['memory']}, "
+        f"Python {machine()['python']}. Shared: other engineers' test suites ran alongside "
+        f"(load average {load1:.1f} / {load5:.1f} at the end); every server and worker ran "
+        "under `nice -n 10`, so ratios of interleaved runs are the figures that count."
+    )

@@ -5,6 +5,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+handler404 = "tasks_app.api_errors.not_found"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("tasks/", include("tasks_app.page_urls")),

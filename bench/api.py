@@ -1,0 +1,195 @@
+"""API latency and throughput: Casework's endpoints against plain DRF views of the same rows.
+
+Two servers of the same project (bench/settings.py, bench/urls.py), both running at once under
+`nice -n 10`: Daphne (ASGI, one process — how the stack serves) and gunicorn (WSGI, 2 sync
+workers, one per core). bench/load.py drives 1, 16 and 64 concurrent keep-alive clients with a
+bearer token. Endpoints, interleaved round by round:
+- reads of one succeeded task: Casework's /tasks/{id}/status and /tasks/{id}/ against a plain
+  DRF RetrieveAPIView of the row (ModelSerializer, all fields);
+- writes: POST /tasks/ (task_submit: row, event, publish, queued) against a plain DRF
+  CreateAPIView that inserts the row.
+
+    .venv/bin/python -m bench.api [--seconds 5] [--repeats 3] [--clients 1,16,64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bench.common import (
+    WORK_DB,
+    api_token,
+    bench_env,
+    ensure_user,
+    flush_broker,
+    free_port,
+    host_note,
+    md_table,
+    median,
+    prepare_database,
+    ratio,
+    start,
+    stop,
+    use_database,
+    wait_for_port,
+    write_results,
+)
+from bench.load import build_request, load
+
+SERVERS = ("asgi", "wsgi")
+READS = ("plain_retrieve", "status", "detail")
+WRITES = ("plain_create", "submit")
+
+
+def start_server(kind: str, port: int):
+    from bench.common import RESULTS
+
+    log = RESULTS.parent / "logs" / f"api-{kind}.log"
+    log.parent.mkdir(exist_ok=True)
+    if kind == "asgi":
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        cmd += ["config.asgi:application"]
+    else:
+        cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
+        cmd += ["--backlog", "2048", "config.wsgi:application"]
+    return start(["nice", "-n", "10", *cmd], env=bench_env(WORK_DB), log=log)
+
+
+def prepare_rows(user):
+    from django.utils import timezone
+
+    from tasks_app.models import Task, TaskStatus
+
+    now = timezone.now()
+    task = Task.objects.create(
+        owner=user,
+        name="api bench",
+        task_type="bench.noop",
+        status=TaskStatus.SUCCEEDED,
+        attempts=1,
+        progress=100,
+        result={"pages": 12, "summary": "done"},
+        queued_at=now,
+        started_at=now,
+        finished_at=now,
+    )
+    return task
+
+
+def requests_for(task_id, token: str) -> dict:
+    auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    post = {**auth, "Content-Type": "application/json"}
+    submit = json.dumps({"task_type": "bench.noop", "name": "api bench"}).encode()
+    plain = json.dumps(
+        {"task_type": "bench.noop", "name": "api bench", "params": {}, "priority": 2}
+    ).encode()
+    fixed = {
+        "plain_retrieve": build_request("GET", f"/bench/plain/tasks/{task_id}/", headers=auth),
+        "status": build_request("GET", f"/api/v1/tasks/{task_id}/status", headers=auth),
+        "detail": build_request("GET", f"/api/v1/tasks/{task_id}/", headers=auth),
+        "submit": build_request("POST", "/api/v1/tasks/", headers=post, body=submit),
+        "plain_create": build_request("POST", "/bench/plain/tasks/", headers=post, body=plain),
+    }
+    return {name: (lambda raw=raw: raw) for name, raw in fixed.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--clients", default="1,16,64")
+    args = parser.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+
+    use_database(WORK_DB)
+    prepare_database(WORK_DB)
+    import django
+
+    django.setup()
+    user = ensure_user("bench-api")
+    task = prepare_rows(user)
+    made = requests_for(task.id, api_token(user))
+    ports = {kind: free_port() for kind in SERVERS}
+    servers = {kind: start_server(kind, port) for kind, port in ports.items()}
+    runs: dict = {}
+    try:
+        for port in ports.values():
+            wait_for_port(port)
+        for repeat in range(args.repeats):
+            for kind in SERVERS:
+                for concurrency in clients:
+                    for endpoint in READS + WRITES:
+                        result = load(
+                            ports[kind],
+                            made[endpoint],
+                            concurrency=concurrency,
+                            duration=args.seconds,
+                            warmup=0.5,
+                        ).summary()
+                        key = f"{kind}|{concurrency}|{endpoint}"
+                        runs.setdefault(key, []).append(result)
+                        print(f"[{repeat + 1}/{args.repeats}] {key}: {result}", flush=True)
+    finally:
+        for server in servers.values():
+            stop(server)
+        flush_broker()
+
+    def med(kind, concurrency, endpoint, field):
+        return median([r[field] for r in runs[f"{kind}|{concurrency}|{endpoint}"]])
+
+    summary: dict = {}
+    rows = []
+    for kind in SERVERS:
+        for concurrency in clients:
+            base_p50 = med(kind, concurrency, "plain_retrieve", "p50_ms")
+            base_rps = med(kind, concurrency, "plain_create", "rps")
+            for endpoint in READS + WRITES:
+                p50 = med(kind, concurrency, endpoint, "p50_ms")
+                p99 = med(kind, concurrency, endpoint, "p99_ms")
+                rps = med(kind, concurrency, endpoint, "rps")
+                if endpoint in READS:
+                    vs = ratio(p50, base_p50)
+                    goal = "—" if endpoint == "plain_retrieve" else vs <= 1.1
+                else:
+                    vs = ratio(rps, base_rps)
+                    goal = "—" if endpoint == "plain_create" else vs >= 0.8
+                summary[f"{kind}|{concurrency}|{endpoint}"] = {
+                    "p50_ms": p50,
+                    "p99_ms": p99,
+                    "rps": rps,
+                    "vs_plain": vs,
+                    "goal_met": goal,
+                }
+                rows.append([kind, concurrency, endpoint, p50, p99, rps, vs, goal])
+    for concurrency in clients:
+        for endpoint in ("status", "submit"):
+            summary[f"wsgi_over_asgi_rps|{concurrency}|{endpoint}"] = ratio(
+                med("wsgi", concurrency, endpoint, "rps"),
+                med("asgi", concurrency, endpoint, "rps"),
+            )
+    markdown = (
+        "# API: Casework against plain DRF, ASGI (Daphne) against WSGI (gunicorn)\n\n"
+        f"{args.seconds:g} s per measurement, median of {args.repeats} interleaved rounds. "
+        "Reads: `vs plain` = p50 latency / the plain RetrieveAPIView's (goal ≤ 1.1). Writes: "
+        "`vs plain` = requests/s / the plain CreateAPIView's (goal ≥ 0.8).\n\n"
+        + md_table(
+            ["server", "clients", "endpoint", "p50 ms", "p99 ms", "req/s", "vs plain", "goal"],
+            rows,
+        )
+        + "\nWSGI/ASGI requests/s: "
+        + ", ".join(
+            f"{e} at {c} clients {summary[f'wsgi_over_asgi_rps|{c}|{e}']}"
+            for c in clients
+            for e in ("status", "submit")
+        )
+        + f"\n\n{host_note()}\n"
+    )
+    path = write_results("api", {"runs": runs, "summary": summary}, markdown)
+    print(markdown)
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

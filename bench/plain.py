@@ -1,0 +1,50 @@
+"""Plain DRF views over the same Task rows: the baselines the API benchmarks compare against.
+
+What a Django project gets from DRF's generic views with no task engine behind them: a
+ModelSerializer retrieve of the caller's row, a create that inserts the row and nothing more,
+and the task list with DRF's default LimitOffsetPagination (a COUNT(*) on every page).
+Same authentication and permissions as the product's API (the project's DRF defaults).
+"""
+
+from rest_framework import generics, serializers
+from rest_framework.pagination import LimitOffsetPagination
+
+from tasks_app.apis.tasks import TaskListCreateApi
+from tasks_app.models import Task
+
+
+class PlainTaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Task
+        fields = "__all__"
+
+
+class PlainTaskCreateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Task
+        fields = ["id", "name", "task_type", "params", "priority", "status", "created_at"]
+        read_only_fields = ["id", "status", "created_at"]
+
+
+class PlainTaskRetrieveApi(generics.RetrieveAPIView):
+    serializer_class = PlainTaskSerializer
+
+    def get_queryset(self):
+        return Task.objects.filter(owner=self.request.user)
+
+
+class PlainTaskCreateApi(generics.CreateAPIView):
+    serializer_class = PlainTaskCreateSerializer
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+
+class DefaultPaginatorPagination(LimitOffsetPagination):
+    default_limit = 20
+
+
+class DefaultPaginatorTaskListApi(TaskListCreateApi):
+    """Casework's list (same filters, serializer and query) with DRF's default paginator."""
+
+    pagination_class = DefaultPaginatorPagination
