@@ -239,7 +239,7 @@ class DocumentListApi(DocumentsApiMixin, GenericAPIView):
         tags=TAGS,
         operation_id="documents_list",
         summary="Your documents, newest first",
-        responses={200: DocumentListSerializer(many=True), **errors(401)},
+        responses={200: DocumentListSerializer(many=True), **errors(400, 401)},
     )
     def get(self, request):
         page = self.paginate_queryset(selectors.document_list(user=request.user))

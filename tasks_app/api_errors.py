@@ -158,3 +158,16 @@ def _summary(fields: dict[str, list[str]]) -> str:
     if name == "non_field_errors":
         return f"{messages[0]}{tail}"
     return f"{name}: {messages[0]}{tail}"
+
+
+def not_found(request, exception=None):
+    """Django's 404 for a URL no route matched: the API's error shape under /api/."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": "not_found", "detail": "No such endpoint or object.", "fields": {}},
+            status=404,
+        )
+    return page_not_found(request, exception)

@@ -1,5 +1,7 @@
 """The filters of the task list (and of bulk actions that select tasks by filter)."""
 
+from datetime import UTC, timedelta
+
 import django_filters
 from django import forms
 from drf_spectacular.utils import extend_schema_field
@@ -40,15 +42,34 @@ class StatusListFilter(django_filters.Filter):
         return qs.filter(status__in=value)
 
 
+class BoundedIsoDateTimeField(django_filters.fields.IsoDateTimeField):
+    """ISO 8601 with a UTC offset the database can store (PostgreSQL allows < 16 h)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None or parsed.utcoffset() is None:
+            return parsed
+        if abs(parsed.utcoffset()) > timedelta(hours=14):
+            raise forms.ValidationError("UTC offsets range from -14:00 to +14:00.", code="invalid")
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("The date is out of range.", code="invalid") from None
+
+
+class BoundedIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = BoundedIsoDateTimeField
+
+
 class TaskFilter(django_filters.FilterSet):
     status = StatusListFilter()
     task_type = django_filters.CharFilter(help_text="A registered task type, exactly.")
     priority = django_filters.TypedChoiceFilter(choices=Priority.choices, coerce=int)
     queue = django_filters.ChoiceFilter(choices=Queue.choices)
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = BoundedIsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="ISO 8601; inclusive."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = BoundedIsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="ISO 8601; exclusive."
     )
     search = django_filters.CharFilter(
