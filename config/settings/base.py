@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CASEWORK_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -126,6 +128,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Bodies past DATA_UPLOAD_MAX_MEMORY_SIZE are a 413, JSON nested too deep a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "tasks_app.parsers.BoundedJSONParser",
+        "tasks_app.parsers.BoundedFormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "EXCEPTION_HANDLER": "tasks_app.api_errors.exception_handler",
@@ -201,7 +209,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "socket_connect_timeout": 5,
 }
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=7 * 24 * 3600)
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler plus a heartbeat `check_casework` reads; it looks
+# for schedule changes at every tick, so an admin's edit applies within this many seconds.
+CELERY_BEAT_SCHEDULER = "tasks_app.beat:CaseworkScheduler"
+CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5.0)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = False
 
@@ -222,6 +233,31 @@ CASEWORK = {
     "INLINE_WORKERS": env.int("CASEWORK_INLINE_WORKERS", default=4),
     "SWEEP_INTERVAL_SECONDS": env.float("CASEWORK_SWEEP_INTERVAL_SECONDS", default=15.0),
 }
+
+# --- Operations -----------------------------------------------------------------------------
+# Days a finished task is kept, per task type ("default" for the rest); legal holds never go.
+CASEWORK_RETENTION_DAYS = env.json("CASEWORK_RETENTION_DAYS", default={"default": 30})
+# Hours the first run of the hourly stats roll-up looks back.
+CASEWORK_STATS_BACKFILL_HOURS = env.int("CASEWORK_STATS_BACKFILL_HOURS", default=7 * 24)
+# Daily digest to staff, at this local hour.
+CASEWORK_DIGEST_HOUR = env.int("CASEWORK_DIGEST_HOUR", default=7)
+# Webhooks are signed with this (HMAC-SHA256). Required in production; the embedded default
+# generates one per checkout.
+CASEWORK_WEBHOOK_SECRET = env.str("CASEWORK_WEBHOOK_SECRET", default="")
+# /metrics answers a bearer token or an address in the allowlist (IPs or networks); neither
+# set means nobody.
+CASEWORK_METRICS_TOKEN = env.str("CASEWORK_METRICS_TOKEN", default="")
+CASEWORK_METRICS_ALLOWED_IPS = env.list("CASEWORK_METRICS_ALLOWED_IPS", default=[])
+# The site's address, for links in emails (e.g. https://casework.example.com).
+CASEWORK_BASE_URL = env.str("CASEWORK_BASE_URL", default="")
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="casework@localhost")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=30.0)
 
 # Modules whose @task_type functions register at start-up, besides tasks_app's own.
 CASEWORK_TASK_MODULES = env.list("CASEWORK_TASK_MODULES", default=[])
@@ -250,13 +286,12 @@ CHANNEL_LAYERS = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# Structured logs carrying the running task's id: readable lines here, JSON in production
+# (LOG_JSON). Celery workers keep this configuration instead of installing their own.
+LOGGING = logging_config(
+    json=env.bool("LOG_JSON", default=False), level=env.str("LOG_LEVEL", default="INFO")
+)
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Documents ------------------------------------------------------------------------------
 # Uploads and fetched documents larger than this are refused while they stream in (413).
