@@ -7,6 +7,7 @@ django-rest-knox stores only a digest of each token, gives each one an expiry
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 BEARER = "Bearer"
 
@@ -16,6 +17,13 @@ class BearerTokenAuthentication(TokenAuthentication):
 
     def authenticate_header(self, request) -> str:
         return BEARER
+
+    def authenticate_credentials(self, token: bytes):
+        # Knox decodes the token as UTF-8 and would raise (a 500) on other bytes; real
+        # tokens are hex digits, anything else is simply not a token.
+        if not token.isascii() or not token.isalnum():
+            raise AuthenticationFailed("Invalid token.")
+        return super().authenticate_credentials(token)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

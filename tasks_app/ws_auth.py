@@ -48,6 +48,8 @@ def origin_allowed(scope) -> bool | None:
 @database_sync_to_async
 def user_for_token(token: bytes):
     """The token's user and its knox row, or (AnonymousUser, None) if invalid or expired."""
+    if not token.isascii() or not token.isalnum():
+        return AnonymousUser(), None
     try:
         user, auth_token = BearerTokenAuthentication().authenticate_credentials(token)
     except AuthenticationFailed:

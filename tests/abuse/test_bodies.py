@@ -96,3 +96,11 @@ def test_an_unsupported_content_type_is_a_415(api):
 
     assert response.status_code == 415
     assert response.json()["error"] == "unsupported_media_type"
+
+
+@pytest.mark.parametrize("header", ["Bearer \xff\xfe", "Bearer a b", "Bearer ../../x", "Bearer"])
+def test_a_malformed_bearer_header_is_a_401_not_a_500(header):
+    response = APIClient().get(TASKS, HTTP_AUTHORIZATION=header)
+
+    assert response.status_code == 401
+    assert response.json()["error"] in ("authentication_failed", "not_authenticated")

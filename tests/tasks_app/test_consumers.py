@@ -169,3 +169,30 @@ def test_a_revoked_token_stops_the_stream(user, clean_redis, settings):
     beat, code = asyncio.run(scenario())
     assert beat == {"type": "heartbeat"}
     assert code == 4401
+
+
+def test_an_expired_token_is_refused_with_4401(user, clean_redis):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    task = running_task(user)
+    instance, token = AuthToken.objects.create(user, expiry=timedelta(hours=1))
+    AuthToken.objects.filter(pk=instance.pk).update(expiry=timezone.now() - timedelta(seconds=1))
+    headers = [(b"authorization", f"Bearer {token}".encode())]
+
+    async def scenario():
+        comm = await connect(f"/ws/tasks/{task.id}/", headers)
+        return await closed_with(comm)
+
+    assert asyncio.run(scenario()) == 4401
+
+
+def test_a_malformed_bearer_token_is_refused_with_4401(user, clean_redis):
+    task = running_task(user)
+
+    async def scenario():
+        comm = await connect(f"/ws/tasks/{task.id}/", [(b"authorization", b"Bearer \xff\x00")])
+        return await closed_with(comm)
+
+    assert asyncio.run(scenario()) == 4401
