@@ -26,7 +26,9 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
-        self.count = queryset[: self.count_cap + 1].count()
+        # Unordered: counting the first rows in list order made PostgreSQL sort every match
+        # (143 ms for a filter matching 10,000 of 1M rows; 47 ms unordered, bench/scale.py).
+        self.count = queryset.order_by()[: self.count_cap + 1].count()
         self.count_capped = self.count > self.count_cap
         if self.count_capped:
             self.count = self.count_cap
