@@ -13,6 +13,7 @@ import random
 import signal
 import socket
 import threading
+import time
 import traceback as tb
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -194,69 +195,104 @@ def _call_body(task_type, ctx: TaskContext, params: dict):
 # --- heartbeat and forced cancellation ------------------------------------------------------
 
 
-class Heartbeat(threading.Thread):
-    """Keep the lease alive and watch for a cancel request while a body runs.
-
-    A body that does not stop within the grace period after a cancel request is ended: the
-    row is revoked and, in a prefork worker child, the child kills itself (the message is
-    then redelivered, finds the row revoked and is dropped).
-    """
+class Heartbeat:
+    """The lease of one running task, renewed by the process's heartbeat monitor."""
 
     def __init__(self, ctx: TaskContext):
-        super().__init__(name=f"casework-heartbeat-{ctx.task_id}", daemon=True)
         self.ctx = ctx
-        self._stop_event = threading.Event()
-        self.interval = lifecycle.engine_setting("HEARTBEAT_SECONDS")
-        self.grace = lifecycle.engine_setting("CANCEL_GRACE_SECONDS")
-        self.poll = min(1.0, self.interval)
+        self.started = time.monotonic()
+        self.last_beat = self.started
+        self.stopped = False
+
+    def start(self) -> None:
+        monitor.watch(self)
 
     def stop(self) -> None:
-        self._stop_event.set()
+        self.stopped = True
+        monitor.unwatch(self)
 
-    def run(self) -> None:
-        last_beat = 0.0
-        try:
-            while not self._stop_event.wait(self.poll):
-                now = timezone.now()
-                beat = now.timestamp() - last_beat >= self.interval
-                if beat:
-                    last_beat = now.timestamp()
-                if not reconnecting(self._check, now, beat):
-                    return
-        finally:
-            connection.close()
 
-    def _check(self, now, beat: bool) -> bool:
+class HeartbeatMonitor:
+    """One thread per process keeps the leases of the tasks it runs and watches for cancels.
+
+    One thread with one database connection serves every task the process runs, one after
+    another (a thread and a connection per task cost a connection set-up each, measured in
+    bench/throughput.py). A task that ends before the first poll is never looked at: its lease
+    came with its claim.
+
+    A body that does not stop within the grace period after a cancel request is ended: the
+    row is revoked and, in a prefork worker child, the child kills itself (the message is then
+    redelivered, finds the row revoked and is dropped).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._watched: set[Heartbeat] = set()
+        self._pid: int | None = None
+
+    def watch(self, beat: Heartbeat) -> None:
+        with self._lock:
+            if self._pid != os.getpid():
+                self._watched = set()
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="casework-heartbeat", daemon=True).start()
+            self._watched.add(beat)
+
+    def unwatch(self, beat: Heartbeat) -> None:
+        with self._lock:
+            self._watched.discard(beat)
+
+    def _run(self) -> None:
+        interval = lifecycle.engine_setting("HEARTBEAT_SECONDS")
+        poll = min(1.0, interval)
+        while True:
+            time.sleep(poll)
+            with self._lock:
+                due = [b for b in self._watched if time.monotonic() - b.started >= poll]
+            for beat in due:
+                now_mono = time.monotonic()
+                renew = now_mono - beat.last_beat >= interval
+                if renew:
+                    beat.last_beat = now_mono
+                try:
+                    keep = reconnecting(self._check, beat, timezone.now(), renew)
+                except CONNECTION_ERRORS:
+                    logger.warning("heartbeat of task %s failed", beat.ctx.task_id, exc_info=True)
+                    continue
+                if not keep:
+                    self.unwatch(beat)
+
+    def _check(self, beat: Heartbeat, now, renew: bool) -> bool:
         """One look at the row; False when there is nothing more to watch."""
-        base = Task.objects.filter(
-            pk=self.ctx.task_id, status=TaskStatus.RUNNING, attempts=self.ctx.attempt
-        )
-        if beat:
+        ctx = beat.ctx
+        base = Task.objects.filter(pk=ctx.task_id, status=TaskStatus.RUNNING, attempts=ctx.attempt)
+        if renew:
             base.update(heartbeat_at=now)
-        row = base.values_list("cancel_requested_at", flat=True)
-        requested = list(row)
+        requested = list(base.values_list("cancel_requested_at", flat=True))
         if not requested:
-            self.ctx.cancel_flag = True
+            ctx.cancel_flag = True
             return False
         cancel_requested_at = requested[0]
         if cancel_requested_at is None:
             return True
-        self.ctx.cancel_flag = True
-        if now - cancel_requested_at < timedelta(seconds=self.grace):
-            return True
-        if self._stop_event.is_set():
-            return False
+        ctx.cancel_flag = True
+        grace = lifecycle.engine_setting("CANCEL_GRACE_SECONDS")
+        if now - cancel_requested_at < timedelta(seconds=grace) or beat.stopped:
+            return not beat.stopped
         revoked = lifecycle.finish_revoked(
-            self.ctx.task_id,
-            attempt=self.ctx.attempt,
-            reason=f"cancelled; did not stop within the {self.grace:g} s grace period",
-            progress_fields=self.ctx.progress_fields(),
+            ctx.task_id,
+            attempt=ctx.attempt,
+            reason=f"cancelled; did not stop within the {grace:g} s grace period",
+            progress_fields=ctx.progress_fields(),
         )
         if revoked and _in_prefork_child():
-            logger.warning("terminating worker child %s for task %s", os.getpid(), self.ctx.task_id)
+            logger.warning("terminating worker child %s for task %s", os.getpid(), ctx.task_id)
             connection.close()
             os.kill(os.getpid(), signal.SIGKILL)
         return False
+
+
+monitor = HeartbeatMonitor()
 
 
 def _in_prefork_child() -> bool:
