@@ -5,10 +5,19 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from tasks_app.dashboard import dashboard_view
+from tasks_app.metrics import metrics_view
+
 handler404 = "tasks_app.api_errors.not_found"
 
 urlpatterns = [
+    path(
+        "admin/casework/dashboard/",
+        admin.site.admin_view(dashboard_view),
+        name="casework-dashboard",
+    ),
     path("admin/", admin.site.urls),
+    path("metrics", metrics_view, name="metrics"),
     path("tasks/", include("tasks_app.page_urls")),
     path("", RedirectView.as_view(pattern_name="pages:task-list", permanent=False)),
     path("api/v1/", include("tasks_app.urls")),

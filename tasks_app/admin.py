@@ -13,14 +13,18 @@ import json
 import uuid
 from functools import cached_property
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django_celery_beat import admin as beat_admin
+from django_celery_beat.models import PeriodicTask
+from rest_framework import serializers
 
 from . import registry, services
-from .models import Task, TaskEvent, TaskStatus
+from .models import Priority, Task, TaskEvent, TaskStatus
 from .pagination import COUNT_CAP
 
 HEAVY_COLUMNS = ("params", "result", "traceback", "steps", "checkpoint")
@@ -103,7 +107,7 @@ class TaskAdmin(admin.ModelAdmin):
     search_fields = ("name", "owner__username")
     search_help_text = "A task id, or part of a name or an owner's username."
     ordering = ("-created_at", "-id")
-    actions = ("cancel_tasks", "retry_tasks", "delete_tasks")
+    actions = ("cancel_tasks", "retry_tasks", "delete_tasks", "hold_tasks", "release_tasks")
     inlines = (TaskEventInline,)
     fieldsets = (
         (
@@ -125,6 +129,10 @@ class TaskAdmin(admin.ModelAdmin):
                     "worker",
                     "parent_link",
                     "idempotency_key",
+                    "schedule",
+                    "legal_hold",
+                    "notify_email",
+                    "callback_url",
                 )
             },
         ),
@@ -166,6 +174,10 @@ class TaskAdmin(admin.ModelAdmin):
         "worker",
         "parent_link",
         "idempotency_key",
+        "schedule",
+        "legal_hold",
+        "notify_email",
+        "callback_url",
         "created_at",
         "queued_at",
         "started_at",
@@ -316,8 +328,165 @@ class TaskAdmin(admin.ModelAdmin):
             done += 1
         self._report(request, "Deleted", done, 0, "")
 
+    @admin.action(description="Place selected tasks on legal hold", permissions=["operate"])
+    def hold_tasks(self, request, queryset):
+        done = services.task_set_legal_hold(queryset=queryset, hold=True)
+        self._report(request, "Placed on legal hold", done, 0, "")
+
+    @admin.action(description="Release selected tasks from legal hold", permissions=["operate"])
+    def release_tasks(self, request, queryset):
+        done = services.task_set_legal_hold(queryset=queryset, hold=False)
+        self._report(request, "Released from legal hold", done, 0, "")
+
     def _report(self, request, verb: str, done: int, skipped: int, why: str) -> None:
         text = f"{verb} {done} task{'s' if done != 1 else ''}."
         if skipped:
             text += f" Skipped {skipped} ({why})."
         self.message_user(request, text, messages.SUCCESS if done else messages.WARNING)
+
+
+# The admin index links the operations dashboard (tasks_app/dashboard.py).
+admin.site.index_template = "admin/casework/index.html"
+
+
+# --- schedules (django-celery-beat's PeriodicTask) ------------------------------------------
+
+RUN_SCHEDULED = "casework.run_scheduled"
+SCHEDULE_KWARGS = {"task_type", "params", "priority"}
+
+
+class ScheduleForm(beat_admin.PeriodicTaskForm):
+    """django-celery-beat's form, plus: a run of a registered type has valid params.
+
+    For task `casework.run_scheduled` the keyword arguments must be
+    `{"task_type": <registered type>, "params": {...}, "priority": 1-4 (optional)}`, and the
+    params are validated by that type's serializer, errors naming the parameter.
+    """
+
+    def clean(self):
+        data = super().clean()
+        if data.get("task") == RUN_SCHEDULED and "kwargs" not in self._errors:
+            try:
+                data["kwargs"] = json.dumps(validate_schedule_kwargs(data.get("kwargs") or "{}"))
+            except forms.ValidationError as exc:
+                self.add_error("kwargs", exc)
+            if json.loads(data.get("args") or "[]"):
+                self.add_error("args", "casework.run_scheduled takes keyword arguments only.")
+        return data
+
+
+def validate_schedule_kwargs(raw: str) -> dict:
+    """The keyword arguments of a run_scheduled schedule, validated; else ValidationError."""
+    kwargs = json.loads(raw)
+    if not isinstance(kwargs, dict):
+        raise forms.ValidationError("Must be a JSON object {task_type, params}.")
+    unknown = sorted(set(kwargs) - SCHEDULE_KWARGS)
+    if unknown:
+        raise forms.ValidationError(f"Unknown keys: {', '.join(unknown)}.")
+    name = kwargs.get("task_type")
+    try:
+        kind = registry.get(name or "")
+    except registry.UnknownTaskType:
+        known = ", ".join(registry.known_names(public_only=False))
+        raise forms.ValidationError(
+            f"task_type: {name!r} is not a registered task type. Known types: {known}."
+        ) from None
+    params = kwargs.get("params", {})
+    if not isinstance(params, dict):
+        raise forms.ValidationError("params: must be a JSON object.")
+    priority = kwargs.get("priority")
+    if priority is not None and priority not in Priority.values:
+        raise forms.ValidationError(f"priority: must be one of {Priority.values}.")
+    try:
+        clean = kind.to_json_params(params)
+    except serializers.ValidationError as exc:
+        raise forms.ValidationError(
+            [f"params.{field}: {message}" for field, message in _flat_errors(exc.detail)]
+        ) from None
+    return {**kwargs, "task_type": kind.name, "params": clean}
+
+
+def _flat_errors(detail, prefix: str = ""):
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            yield from _flat_errors(value, f"{prefix}.{key}" if prefix else str(key))
+    elif isinstance(detail, list):
+        for item in detail:
+            if isinstance(item, dict | list):
+                yield from _flat_errors(item, prefix)
+            else:
+                yield prefix or "params", str(item)
+    else:
+        yield prefix or "params", str(detail)
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(beat_admin.PeriodicTaskAdmin):
+    """Schedules of any registered task type; each run is a Task row listed on the page."""
+
+    form = ScheduleForm
+    list_display = (
+        "name",
+        "enabled",
+        "scheduled_type",
+        "scheduler",
+        "queue",
+        "priority",
+        "last_run_at",
+        "total_run_count",
+    )
+    readonly_fields = (*beat_admin.PeriodicTaskAdmin.readonly_fields, "recent_runs")
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(("Runs", {"fields": ("recent_runs",)}))
+        return fieldsets
+
+    @admin.display(description="runs")
+    def scheduled_type(self, schedule: PeriodicTask) -> str:
+        if schedule.task != RUN_SCHEDULED:
+            return schedule.task
+        try:
+            return json.loads(schedule.kwargs or "{}").get("task_type", "?")
+        except ValueError:
+            return "?"
+
+    @admin.display(description="recent runs")
+    def recent_runs(self, schedule: PeriodicTask) -> str:
+        runs = list(
+            Task.objects.filter(schedule=schedule)
+            .order_by("-created_at")
+            .only("id", "status", "created_at")[:10]
+        )
+        if not runs:
+            return "—"
+        return format_html_join(
+            "",
+            '<div><a href="{}">{}</a> {} {}</div>',
+            (
+                (
+                    reverse("admin:tasks_app_task_change", args=[run.id]),
+                    run.id,
+                    run.status,
+                    run.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                )
+                for run in runs
+            ),
+        )
+
+    @admin.action(description="Run selected schedules now (same queue, priority and headers)")
+    def run_tasks(self, request, queryset):
+        sent = 0
+        for schedule in queryset:
+            services.schedule_run_now(schedule=schedule)
+            sent += 1
+        self._report_runs(request, sent)
+
+    def _report_runs(self, request, sent: int) -> None:
+        self.message_user(
+            request, f"Sent {sent} schedule{'s' if sent != 1 else ''} to run now.", messages.SUCCESS
+        )

@@ -23,6 +23,7 @@ from django.utils import timezone
 from .broadcast import broadcaster
 from .db import reconnecting
 from .models import ErrorKind, Task, TaskEvent, TaskStatus
+from .notifications import notify_finished_safely, wants_notification
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,15 @@ def _transition(
         task.save(update_fields=["status", *(updates or {})])
         record_event(task, from_status=from_status, detail=detail)
         transaction.on_commit(lambda: announce(task))
+        _notify_on_commit(task)
     return task
+
+
+def _notify_on_commit(task: Task) -> None:
+    """After a terminal transition commits, submit the email/webhook the task asked for."""
+    if task.status in TaskStatus.terminal() and wants_notification(task):
+        task_id = task.id
+        transaction.on_commit(lambda: notify_finished_safely(task_id))
 
 
 def record_event(task: Task, *, from_status: str, detail: dict | None = None) -> TaskEvent:
@@ -210,6 +219,7 @@ def _revoke_locked(task: Task, now, reason: str) -> None:
     task.save(update_fields=["status", "error_kind", "error_message", "finished_at"])
     record_event(task, from_status=from_status, detail={"reason": reason})
     transaction.on_commit(lambda: announce(task))
+    _notify_on_commit(task)
 
 
 def _fail_worker_lost_locked(task: Task, now) -> None:
@@ -224,6 +234,7 @@ def _fail_worker_lost_locked(task: Task, now) -> None:
     task.save(update_fields=["status", "error_kind", "error_message", "finished_at"])
     record_event(task, from_status=from_status, detail={"reason": "worker_lost"})
     transaction.on_commit(lambda: announce(task))
+    _notify_on_commit(task)
 
 
 def _owns(attempt: int) -> Callable[[Task], bool]:

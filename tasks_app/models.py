@@ -139,6 +139,23 @@ class Task(models.Model):
     )
     # NULL, not "", for "no key": the unique constraint must not treat two keyless tasks alike.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    schedule = models.ForeignKey(
+        "django_celery_beat.PeriodicTask",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="casework_runs",
+        help_text="The schedule this run was started by, if any.",
+    )
+    legal_hold = models.BooleanField(
+        default=False, help_text="Never pruned by retention while set."
+    )
+    notify_email = models.BooleanField(
+        default=False, help_text="Email the owner when the task finishes or fails."
+    )
+    callback_url = models.URLField(
+        max_length=2000, blank=True, default="", help_text="POSTed, signed, when it finishes."
+    )
 
     objects = TaskQuerySet.as_manager()
 
@@ -156,6 +173,7 @@ class Task(models.Model):
             models.Index(fields=["parent"], name="task_parent"),
             # Throughput and durations over the last hour (stats) and retention pruning.
             models.Index(fields=["finished_at"], name="task_finished"),
+            models.Index(fields=["schedule", "-created_at"], name="task_schedule_created"),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -211,3 +229,39 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}: {self.from_status or '∅'} → {self.to_status}"
+
+
+class TaskStatsHourly(models.Model):
+    """Finished tasks of one type in one hour, written by the hourly roll-up (idempotently).
+
+    Stats, the dashboard and /metrics read these for past hours instead of scanning Task rows,
+    and they outlive the rows retention prunes. `duration_buckets` holds cumulative counts of
+    succeeded runs per histogram bound (seconds, "+Inf" last), as Prometheus reads them.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    hour = models.DateTimeField(help_text="Start of the hour (UTC).")
+    task_type = models.CharField(max_length=100)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    revoked = models.PositiveIntegerField(default=0)
+    duration_sum = models.FloatField(default=0.0, help_text="Seconds, succeeded runs.")
+    duration_count = models.PositiveIntegerField(default=0)
+    duration_p95 = models.FloatField(null=True, blank=True)
+    duration_buckets = models.JSONField(default=dict, blank=True)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-hour", "task_type"]
+        verbose_name = "hourly task statistics"
+        verbose_name_plural = "hourly task statistics"
+        constraints = [
+            models.UniqueConstraint(fields=["hour", "task_type"], name="taskstats_hour_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H:00} {self.task_type}"
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.revoked

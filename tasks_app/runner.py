@@ -18,6 +18,7 @@ import traceback as tb
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import structlog
 from billiard.process import current_process
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
@@ -34,13 +35,18 @@ logger = logging.getLogger(__name__)
 
 
 def execute(task_id, *, worker: str = "") -> str | None:
-    """Run one delivery of the task; return the status it ended in, None if it did not run."""
+    """Run one delivery of the task; return the status it ended in, None if it did not run.
+
+    Every log line written meanwhile carries the task's id (structlog's context variables).
+    """
     _recycle_connections()
     try:
-        task = lifecycle.claim(task_id, worker=worker or default_worker_label())
-        if task is None:
-            return None
-        return _run_claimed(task)
+        with structlog.contextvars.bound_contextvars(task_id=str(task_id)):
+            task = lifecycle.claim(task_id, worker=worker or default_worker_label())
+            if task is None:
+                return None
+            with structlog.contextvars.bound_contextvars(task_type=task.task_type):
+                return _run_claimed(task)
     finally:
         _recycle_connections()
 

@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncMinute
+from django.db.models.functions import TruncHour, TruncMinute
 from django.http import Http404
 from django.utils import timezone
 
-from .models import Queue, Task, TaskEvent, TaskStatus
+from .models import Queue, Task, TaskEvent, TaskStatsHourly, TaskStatus
+from .stats import ALL_TYPES, TaskStats
 
 logger = logging.getLogger(__name__)
 
 STATS_WINDOW = timedelta(hours=1)
+# The longest window GET /tasks/stats?hours= answers, read from the hourly roll-ups.
+STATS_MAX_HOURS = 24 * 7
 # Durations read for the per-type mean and p95; a busier hour is sampled (newest first).
 STATS_DURATION_SAMPLE = 20_000
 BROKER_TIMEOUT_SECONDS = 1.0
@@ -72,9 +75,112 @@ def task_counts(*, owner) -> dict:
     }
 
 
-def task_stats(*, user, now=None) -> dict:
-    """Throughput, durations and failure rate of the last hour, plus broker and workers."""
+def task_stats(*, user, now=None, hours: int = 1) -> dict:
+    """Throughput, durations and failure rate of the last `hours`, plus broker and workers.
+
+    The last hour is read from the rows (per minute); a longer window reads the hourly
+    roll-ups for the hours they cover and the rows only after them (per hour), so it stays
+    fast on a table of millions.
+    """
     now = now or timezone.now()
+    if hours <= 1:
+        return {**_last_hour_stats(user=user, now=now), **_broker_state()}
+    from .maintenance import floor_hour
+
+    since = floor_hour(now) - timedelta(hours=hours - 1)
+    per_hour = finished_per_hour(user=user, since=since, until=now)
+    total = sum(
+        (stats for hour in per_hour.values() for stats in hour.values()),
+        start=TaskStats(ALL_TYPES),
+    )
+    by_type: dict[str, TaskStats] = {}
+    for hour in per_hour.values():
+        for task_type, stats in hour.items():
+            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+    return {
+        "window_minutes": hours * 60,
+        **_counts(total),
+        "throughput_per_minute": [],
+        "throughput_per_hour": [
+            {
+                "hour": hour.isoformat(),
+                "finished": sum(s.finished for s in per_hour[hour].values()),
+                "failed": sum(s.failed for s in per_hour[hour].values()),
+            }
+            for hour in sorted(per_hour)
+        ],
+        "duration_by_type": _durations_of(by_type),
+        **_broker_state(),
+    }
+
+
+def _counts(total: TaskStats) -> dict:
+    judged = total.succeeded + total.failed
+    return {
+        "finished": total.finished,
+        "succeeded": total.succeeded,
+        "failed": total.failed,
+        "revoked": total.revoked,
+        "failure_rate": round(total.failed / judged, 4) if judged else None,
+    }
+
+
+def _durations_of(by_type: dict[str, TaskStats]) -> dict:
+    return {
+        task_type: {
+            "count": stats.duration_count,
+            "mean_seconds": round(stats.mean, 3),
+            "p95_seconds": round(stats.p95, 3),
+        }
+        for task_type, stats in sorted(by_type.items())
+        if stats.duration_count
+    }
+
+
+def finished_per_hour(*, user=None, since, until) -> dict:
+    """{hour start: {task_type: TaskStats}} of the tasks `user` may see (None: all).
+
+    Hours the roll-up has written are read from TaskStatsHourly (staff and system only, as a
+    roll-up is not per owner); the rest from the rows, over the finished_at index.
+    """
+    from .maintenance import floor_hour, rollup_watermark, summarize_finished
+
+    hours: dict = {}
+    hour = floor_hour(since)
+    while hour < until:
+        hours[hour] = {}
+        hour += timedelta(hours=1)
+    live_from = since
+    if user is None or user.is_staff:
+        watermark = rollup_watermark()
+        if watermark is not None and watermark > since:
+            rows = TaskStatsHourly.objects.filter(hour__gte=floor_hour(since), hour__lt=watermark)
+            for row in rows.exclude(task_type=ALL_TYPES):
+                hours.setdefault(row.hour, {})[row.task_type] = TaskStats.from_row(row)
+            live_from = max(since, watermark)
+    if live_from < until:
+        tasks = Task.objects.all() if user is None else Task.objects.visible_to(user)
+        tasks = tasks.filter(finished_at__gte=live_from, finished_at__lt=until)
+        by_hour = tasks.annotate(hour=TruncHour("finished_at", tzinfo=UTC))
+        for hour_start in by_hour.values_list("hour", flat=True).distinct().order_by():
+            in_hour = tasks.filter(
+                finished_at__gte=max(hour_start, live_from),
+                finished_at__lt=hour_start + timedelta(hours=1),
+            )
+            hours.setdefault(hour_start, {}).update(summarize_finished(in_hour))
+    return hours
+
+
+def finished_summary(*, user=None, since, until) -> dict[str, TaskStats]:
+    """Finished tasks per type over [since, until), roll-ups where they exist."""
+    by_type: dict[str, TaskStats] = {}
+    for hour in finished_per_hour(user=user, since=since, until=until).values():
+        for task_type, stats in hour.items():
+            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+    return by_type
+
+
+def _last_hour_stats(*, user, now) -> dict:
     since = now - STATS_WINDOW
     finished = (
         Task.objects.visible_to(user)
@@ -101,7 +207,6 @@ def task_stats(*, user, now=None) -> dict:
         "failure_rate": round(failed / (succeeded + failed), 4) if succeeded + failed else None,
         "throughput_per_minute": _minutes(since, now, per_minute),
         "duration_by_type": _durations(finished),
-        **_broker_state(),
     }
 
 

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from . import registry
 from .api_errors import unknown_task_type
 from .models import Priority, Queue, Task, TaskEvent, TaskStatus, TaskSystem
+from .notifications import check_callback_url
 
 MAX_BULK_IDS = 500
 
@@ -132,6 +133,9 @@ class TaskSerializer(TaskListSerializer):
     """A task in full. The traceback is shown to staff only: it describes the server."""
 
     traceback = serializers.SerializerMethodField()
+    schedule_id = serializers.IntegerField(
+        allow_null=True, help_text="The schedule (PeriodicTask) that started this run."
+    )
 
     class Meta(TaskListSerializer.Meta):
         fields = (
@@ -143,6 +147,10 @@ class TaskSerializer(TaskListSerializer):
             "worker",
             "heartbeat_at",
             "next_attempt_at",
+            "notify_email",
+            "callback_url",
+            "schedule_id",
+            "legal_hold",
         )
         read_only_fields = fields
 
@@ -235,6 +243,19 @@ class TaskCreateSerializer(StrictSerializer):
         allow_blank=True,
         help_text="Repeat a submit with the same key to get the task it created (200).",
     )
+    notify = serializers.BooleanField(
+        required=False, default=False, help_text="Email me when it finishes or fails."
+    )
+    callback_url = serializers.URLField(
+        max_length=2000,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="An http(s) URL POSTed a signed JSON summary when the task finishes.",
+    )
+
+    def validate_callback_url(self, value: str) -> str:
+        return check_callback_url(value) if value else ""
 
     def validate(self, attrs: dict) -> dict:
         kind = self._task_type(attrs)
@@ -250,6 +271,8 @@ class TaskCreateSerializer(StrictSerializer):
             "name": attrs.get("name") or "",
             "priority": attrs.get("priority"),
             "idempotency_key": attrs.get("idempotency_key") or None,
+            "notify": attrs.get("notify", False),
+            "callback_url": attrs.get("callback_url", ""),
         }
 
     def _task_type(self, attrs: dict) -> registry.TaskType:
@@ -382,6 +405,11 @@ class StatsSerializer(serializers.Serializer):
     )
     throughput_per_minute = serializers.ListField(
         child=serializers.DictField(), help_text="[{minute, finished}] for the last hour."
+    )
+    throughput_per_hour = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="[{hour, finished, failed}] when `hours` > 1 (from the hourly roll-ups).",
     )
     duration_by_type = serializers.DictField(child=TypeDurationSerializer())
     queue_depth = serializers.DictField(

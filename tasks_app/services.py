@@ -15,9 +15,11 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
 from . import lifecycle, registry
 from .models import Priority, Task, TaskEvent, TaskStatus, TaskSystem
+from .notifications import check_callback_url
 
 logger = logging.getLogger(__name__)
 
@@ -58,17 +60,26 @@ def task_submit(
     idempotency_key: str | None = None,
     parent: Task | None = None,
     system: bool = False,
+    notify_email: bool = False,
+    callback_url: str = "",
+    schedule=None,
 ) -> Submitted:
     """Record a task and publish it once the surrounding transaction commits.
 
     Raises registry.UnknownTaskType for a type not in the registry (or not public, unless
-    `system`), and a DRF ValidationError naming the field for bad params. The same
-    idempotency key for the same owner returns the existing task with created=False.
+    `system`), and a DRF ValidationError naming the field for bad params or a callback URL
+    the SSRF guard refuses. The same idempotency key for the same owner returns the existing
+    task with created=False. `schedule` is the PeriodicTask that started a scheduled run.
     """
     kind = registry.get(task_type)
     if not kind.public and not system:
         raise registry.UnknownTaskType(task_type)
     clean_params = kind.to_json_params(params or {})
+    if callback_url:
+        try:
+            callback_url = check_callback_url(callback_url)
+        except ValidationError as exc:
+            raise ValidationError({"callback_url": exc.detail}) from None
     if idempotency_key:
         existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
         if existing:
@@ -87,6 +98,9 @@ def task_submit(
         task_system=task_system(),
         parent=parent,
         idempotency_key=idempotency_key or None,
+        notify_email=notify_email,
+        callback_url=callback_url or "",
+        schedule=schedule,
     )
     try:
         with transaction.atomic():
@@ -101,6 +115,59 @@ def task_submit(
     task_id = task.id
     transaction.on_commit(lambda: task_publish(task_id))
     return Submitted(task, True)
+
+
+def task_run_scheduled(
+    *, task_type: str, params: dict, priority: int | None = None, schedule_name: str | None
+) -> Task | None:
+    """Record one run of a schedule as a system task linked to its PeriodicTask.
+
+    Params were validated when the schedule was saved in the admin; a schedule edited around
+    that (straight in the database) whose params no longer validate is logged, not retried.
+    """
+    from django_celery_beat.models import PeriodicTask
+
+    schedule = None
+    if schedule_name:
+        schedule = PeriodicTask.objects.filter(name=schedule_name).first()
+    try:
+        with transaction.atomic():
+            return task_submit(
+                owner=None,
+                task_type=task_type,
+                params=params,
+                priority=priority,
+                name=(schedule_name or task_type)[:200],
+                system=True,
+                schedule=schedule,
+            ).task
+    except (registry.UnknownTaskType, ValidationError, ValueError) as exc:
+        logger.error("schedule %r could not start %s: %s", schedule_name, task_type, exc)
+        return None
+
+
+def schedule_run_now(*, schedule) -> str:
+    """Send a schedule's task now, exactly as beat would: its queue, exchange, routing key,
+    priority and headers (with the schedule's name). Returns the Celery message id."""
+    import json
+
+    from config.celery_app import app
+
+    options = {
+        option: getattr(schedule, option)
+        for option in ("queue", "exchange", "routing_key", "priority")
+        if getattr(schedule, option) not in (None, "")
+    }
+    headers = json.loads(schedule.headers or "{}")
+    headers["periodic_task_name"] = schedule.name
+    result = app.send_task(
+        schedule.task,
+        args=json.loads(schedule.args or "[]"),
+        kwargs=json.loads(schedule.kwargs or "{}"),
+        headers=headers,
+        **options,
+    )
+    return result.id
 
 
 def task_publish(task_id, *, countdown: float = 0.0) -> bool:
@@ -232,6 +299,8 @@ def task_retry(*, task: Task, by=None, params: dict | None = None) -> Task:
         name=task.name,
         parent=task,
         system=True,
+        notify_email=task.notify_email,
+        callback_url=task.callback_url,
     ).task
 
 
@@ -257,6 +326,11 @@ def task_update(*, task: Task, name: str | None = None, priority: int | None = N
             row_id = row.id
             transaction.on_commit(lambda: _send_to_broker(Task.objects.get(pk=row_id), countdown=0))
     return row
+
+
+def task_set_legal_hold(*, queryset, hold: bool) -> int:
+    """Place tasks on legal hold (retention never prunes them) or release them."""
+    return queryset.order_by().update(legal_hold=hold)
 
 
 def task_delete(*, task: Task, by=None) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import environ
 
+from config.logging import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("CASEWORK_VAR_DIR", default=str(BASE_DIR / "var")))
 
@@ -209,7 +211,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=7 * 24 * 3600)
 # django-celery-beat's DatabaseScheduler plus a heartbeat `check_casework` reads; it looks
 # for schedule changes at every tick, so an admin's edit applies within this many seconds.
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_BEAT_SCHEDULER = "tasks_app.beat:CaseworkScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5.0)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = False
@@ -284,13 +286,11 @@ CHANNEL_LAYERS = {
     }
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+# Structured logs carrying the running task's id: readable lines here, JSON in production
+# (LOG_JSON). Celery workers keep this configuration instead of installing their own.
+LOGGING = logging_config(
+    json=env.bool("LOG_JSON", default=False), level=env.str("LOG_LEVEL", default="INFO")
+)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Documents ------------------------------------------------------------------------------

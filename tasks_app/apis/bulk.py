@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -131,10 +131,23 @@ class TaskStatsApi(TaskApi):
         tags=TAGS,
         operation_id="tasks_stats",
         summary="Throughput, durations, failure rate, queue depth and workers",
-        description="Over the tasks the caller may see that finished in the last hour. "
+        description="Over the tasks the caller may see that finished in the last hour, or in "
+        "the last `hours` (at most a week; per hour, from the hourly roll-ups). "
         "`queue_depth` and `workers_online` come from the broker and are null when it "
         "can't be reached.",
-        responses={200: StatsSerializer, **errors(401)},
+        parameters=[
+            OpenApiParameter(
+                "hours", int, description=f"1 (default) to {selectors.STATS_MAX_HOURS}"
+            )
+        ],
+        responses={200: StatsSerializer, **errors(400, 401)},
     )
     def get(self, request):
-        return Response(StatsSerializer(selectors.task_stats(user=request.user)).data)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = selectors.task_stats(user=request.user, hours=query.validated_data["hours"])
+        return Response(StatsSerializer(stats).data)
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    hours = serializers.IntegerField(min_value=1, max_value=selectors.STATS_MAX_HOURS, default=1)

@@ -125,6 +125,8 @@ class SubmitApi(TaskApi):
         name: str = "",
         priority: int | None = None,
         idempotency_key: str | None = None,
+        notify_email: bool = False,
+        callback_url: str = "",
     ) -> Response:
         """Submit and answer 201 with the task, or 200 with the one this key already made."""
         existing = selectors.task_by_idempotency_key(owner=self.request.user, key=idempotency_key)
@@ -139,6 +141,8 @@ class SubmitApi(TaskApi):
                 priority=priority,
                 name=name,
                 idempotency_key=idempotency_key,
+                notify_email=notify_email,
+                callback_url=callback_url,
             )
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"params": exc.detail}) from None

@@ -91,6 +91,8 @@ class TaskListCreateApi(SubmitApi):
             name=data["name"],
             priority=data["priority"],
             idempotency_key=data["idempotency_key"],
+            notify_email=data["notify"],
+            callback_url=data["callback_url"],
         )
 
 

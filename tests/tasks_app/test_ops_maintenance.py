@@ -1,0 +1,178 @@
+"""Retention pruning, the hourly stats roll-up, stats over roll-ups and the daily digest."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core import mail
+from django.test import override_settings
+from django.utils import timezone
+from django_celery_results.models import TaskResult
+
+from tasks_app import maintenance, selectors
+from tasks_app.models import Task, TaskEvent, TaskStatsHourly, TaskStatus
+from tasks_app.stats import TaskStats, histogram_quantile
+from tests.tasks_app.ops_support import finished_task
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
+
+
+def days_ago(days: float):
+    return NOW - timedelta(days=days)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+@override_settings(CASEWORK_RETENTION_DAYS={"default": 30, "example": 1})
+def test_prune_deletes_only_finished_unheld_tasks_past_their_types_retention(user):
+    old = finished_task(owner=user, finished_at=days_ago(31))
+    TaskEvent.objects.create(task=old, from_status="running", to_status="succeeded")
+    held = finished_task(owner=user, finished_at=days_ago(400), legal_hold=True)
+    recent = finished_task(owner=user, finished_at=days_ago(29))
+    example_old = finished_task(owner=user, task_type="example", finished_at=days_ago(2))
+    example_new = finished_task(owner=user, task_type="example", finished_at=NOW)
+    active = Task.objects.create(owner=user, name="r", task_type="add", created_at=days_ago(90))
+
+    report = maintenance.prune_expired(now=NOW)
+
+    assert report.as_dict() == {
+        "tasks": 2,
+        "results": 0,
+        "files": 0,
+        "by_type": {"default": 1, "example": 1},
+        "dry_run": False,
+    }
+    remaining = set(Task.objects.values_list("id", flat=True))
+    assert remaining == {held.id, recent.id, example_new.id, active.id}
+    assert not TaskEvent.objects.filter(task_id=old.id).exists()
+    assert example_old.id not in remaining
+
+
+def test_prune_works_in_chunks_and_a_dry_run_deletes_nothing(user):
+    for _ in range(7):
+        finished_task(owner=user, finished_at=days_ago(40))
+    chunks = []
+
+    dry = maintenance.prune_expired(now=NOW, dry_run=True, chunk=3)
+    assert (dry.tasks, Task.objects.count()) == (7, 7)
+
+    report = maintenance.prune_expired(now=NOW, chunk=3, on_chunk=chunks.append)
+    assert (report.tasks, chunks, Task.objects.count()) == (7, [3, 3, 1], 0)
+
+
+def test_prune_with_one_cut_off_and_celery_results(user, settings):
+    settings.CELERY_RESULT_EXPIRES = 3600
+    finished_task(owner=user, finished_at=NOW - timedelta(hours=13))
+    keep = finished_task(owner=user, finished_at=NOW - timedelta(hours=11))
+    TaskResult.objects.create(task_id="old", status="SUCCESS")
+    TaskResult.objects.create(task_id="new", status="SUCCESS")
+    # date_done is auto_now on save; set it as the worker would have long ago.
+    TaskResult.objects.filter(task_id="old").update(date_done=NOW - timedelta(hours=2))
+    TaskResult.objects.filter(task_id="new").update(date_done=NOW)
+
+    report = maintenance.prune_expired(older_than=timedelta(hours=12), now=NOW)
+
+    assert (report.tasks, report.results) == (1, 1)
+    assert list(Task.objects.values_list("id", flat=True)) == [keep.id]
+    assert list(TaskResult.objects.values_list("task_id", flat=True)) == ["new"]
+
+
+# --- hourly roll-up -------------------------------------------------------------------------
+
+
+def test_rollup_writes_each_hour_once_and_recomputing_is_idempotent(user):
+    hour = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    for seconds in (1, 2, 3, 4, 100):
+        finished_task(owner=user, finished_at=hour + timedelta(minutes=10), seconds=seconds)
+    finished_task(owner=user, status=TaskStatus.FAILED, finished_at=hour + timedelta(minutes=20))
+    finished_task(owner=user, task_type="example", finished_at=hour + timedelta(minutes=70))
+
+    first = maintenance.rollup_stats(now=NOW, backfill_hours=3)
+    again = maintenance.rollup_stats(now=NOW, backfill_hours=3)
+
+    assert first == {
+        "hours": 3,
+        "first": "2026-11-20T07:00:00+00:00",
+        "last": "2026-11-20T09:00:00+00:00",
+    }
+    assert again["hours"] == 1  # only the last hour, recomputed
+    add = TaskStatsHourly.objects.get(hour=hour, task_type="add")
+    assert (add.succeeded, add.failed, add.revoked) == (5, 1, 0)
+    assert (add.duration_count, add.duration_sum, add.duration_p95) == (5, 110.0, 100.0)
+    assert add.duration_buckets["1.0"] == 1
+    assert add.duration_buckets["5.0"] == 4
+    assert add.duration_buckets["+Inf"] == 5
+    totals = TaskStatsHourly.objects.get(hour=hour, task_type="*")
+    assert totals.finished == 6
+    assert TaskStatsHourly.objects.get(task_type="example").hour == hour + timedelta(hours=1)
+    assert TaskStatsHourly.objects.count() == 5  # 07 (*), 08 (add, *), 09 (example, *)
+    assert maintenance.rollup_watermark() == datetime(2026, 11, 20, 10, tzinfo=UTC)
+
+
+def test_stats_over_a_day_read_rollups_then_rows(staff_user, user, monkeypatch):
+    monkeypatch.setattr(selectors, "broker_queue_depths", lambda: {"low_priority": 0})
+    monkeypatch.setattr(selectors, "workers_online", lambda: 1)
+    now = timezone.now()
+    current = maintenance.floor_hour(now)
+    earlier = current - timedelta(hours=3)
+    finished_task(owner=user, finished_at=earlier + timedelta(minutes=5), seconds=2)
+    maintenance.rollup_stats(now=now, backfill_hours=5)
+    # A row of a rolled-up hour changed after the roll-up: the roll-up is what counts.
+    finished_task(owner=user, finished_at=earlier + timedelta(minutes=6), seconds=2)
+    finished_task(owner=user, status=TaskStatus.FAILED, finished_at=now - timedelta(seconds=1))
+
+    stats = selectors.task_stats(user=staff_user, hours=24, now=now)
+
+    assert (stats["succeeded"], stats["failed"], stats["finished"]) == (1, 1, 2)
+    assert stats["failure_rate"] == 0.5
+    assert len(stats["throughput_per_hour"]) == 24
+    by_hour = {row["hour"]: row for row in stats["throughput_per_hour"]}
+    assert by_hour[earlier.isoformat()] == {"hour": earlier.isoformat(), "finished": 1, "failed": 0}
+    assert by_hour[current.isoformat()]["failed"] == 1
+    assert stats["duration_by_type"]["add"]["count"] == 1
+    assert stats["queue_depth"] == {"low_priority": 0}
+
+
+def test_stats_for_a_non_staff_user_count_only_their_rows(user, other_user, monkeypatch):
+    monkeypatch.setattr(selectors, "broker_queue_depths", lambda: None)
+    now = timezone.now()
+    finished_task(owner=user, finished_at=now - timedelta(hours=5))
+    finished_task(owner=other_user, finished_at=now - timedelta(hours=5))
+    maintenance.rollup_stats(now=now, backfill_hours=8)
+
+    stats = selectors.task_stats(user=user, hours=12, now=now)
+
+    assert stats["finished"] == 1
+
+
+def test_histogram_quantile_interpolates_within_the_bucket():
+    stats = TaskStats("x")
+    stats.add_durations([0.05] * 90 + [4.0] * 10)
+    assert stats.p95 == 4.0  # exact from rows
+    merged = stats + stats
+    assert merged.p95 == histogram_quantile(0.95, merged.buckets) == pytest.approx(3.75)
+
+
+# --- daily digest ---------------------------------------------------------------------------
+
+
+def test_daily_digest_mails_staff_yesterdays_counts(user, staff_user):
+    now = timezone.now()
+    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday_noon = today - timedelta(hours=12)
+    finished_task(owner=user, finished_at=yesterday_noon, seconds=3)
+    finished_task(owner=user, status=TaskStatus.FAILED, finished_at=yesterday_noon)
+    finished_task(owner=user, finished_at=now)  # today: not in the digest
+
+    sent = maintenance.daily_digest(now=now)
+
+    day = f"{today - timedelta(days=1):%Y-%m-%d}"
+    assert sent == {"day": day, "recipients": 1, "types": 1}
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == [staff_user.email]
+    assert message.subject == f"Casework daily digest for {day}"
+    assert f"{'add':<32} {1:>9} {1:>7} {0:>8} {'3.0':>8}" in message.body
+    assert "Failure rate: 50.0%" in message.body
