@@ -7,7 +7,7 @@ RUN useradd --create-home --uid 1000 casework
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-RUN DJANGO_SECRET_KEY=build-only DATABASE_URL=postgres://x@localhost/x \
+RUN DJANGO_SECRET_KEY=build-only CASEWORK_WEBHOOK_SECRET=build-only DATABASE_URL=postgres://x@localhost/x \
     python manage.py collectstatic --noinput -v 0
 USER casework
 EXPOSE 8000
