@@ -294,9 +294,17 @@ class ArtifactDownloadApi(APIView):
         artifact = selectors.task_artifact(task=task, kind=kind, fmt=fmt)
         if artifact is None:
             raise Http404(f"This task has no {kind}.{fmt}.")
-        return FileResponse(
+        response = FileResponse(
             artifact.file.open("rb"),
             as_attachment=fmt == ArtifactFormat.DOCX,
             filename=f"{kind}-{task.id}.{fmt}",
             content_type=artifact.content_type,
         )
+        if fmt == ArtifactFormat.HTML:
+            # The task page shows the report in a sandboxed frame of the same site; the
+            # report itself may run nothing even when opened on its own.
+            response["X-Frame-Options"] = "SAMEORIGIN"
+            response["Content-Security-Policy"] = (
+                "sandbox; default-src 'none'; style-src 'unsafe-inline'"
+            )
+        return response

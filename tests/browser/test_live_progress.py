@@ -88,3 +88,26 @@ def test_a_second_users_pages_never_show_the_first_users_task(daphne, worker, br
     assert response.status == 404
     carol.goto(f"{daphne}/tasks/")
     expect(carol.locator(f"tr[data-task-id='{task_id}']")).to_have_count(1)
+
+
+def test_a_contract_review_report_is_linked_and_shown_on_the_task_page(daphne, worker, browser):
+    from tasks_app import services
+
+    owner = UserFactory(username="erin")
+    contract = (
+        "买卖合同\n第一条 甲方向乙方购买设备，总价款人民币100万元。\n"
+        "第二条 本合同期满后自动续期一年。\n第三条 乙方违约的，应支付合同总价款50%的违约金。\n"
+    )
+    task = services.task_submit(
+        owner=owner, task_type="litigation.contract_review", params={"text": contract}
+    ).task
+    page = log_in(browser, daphne, "erin", PASSWORD)
+
+    page.goto(f"{daphne}/tasks/{task.id}/")
+
+    expect(page.locator("#status")).to_have_text("succeeded", timeout=30_000)
+    links = page.locator("#downloads a.download")
+    expect(links).to_have_count(3)
+    expect(page.locator("#report iframe")).to_have_attribute("sandbox", "")
+    frame = page.frame_locator("#report iframe")
+    expect(frame.locator("body")).to_contain_text("自动续期")

@@ -111,15 +111,21 @@
     function renderResult(result) {
       $("result").textContent = result == null ? "" : JSON.stringify(result, null, 2);
       const links = [];
-      const walk = (value, key) => {
-        if (typeof value === "string" && /(^\/|^https?:)/.test(value) && /(url|download|href)/i.test(key)) {
-          links.push(el("a", { href: value, download: "" }, key));
+      const walk = (value, key, parent) => {
+        if (typeof value === "string" && /^\/(api|media)\//.test(value)
+            && (/(url|download|href)/i.test(key) || /(artifact|download|link|file)/i.test(parent))) {
+          links.push({ href: value, label: parent && !/(url|download|href)/i.test(key) ? `${parent} · ${key}` : key });
         } else if (value && typeof value === "object") {
-          for (const [k, v] of Object.entries(value)) walk(v, k);
+          for (const [k, v] of Object.entries(value)) walk(v, k, key);
         }
       };
-      walk(result, "");
-      $("downloads").replaceChildren(...links.flatMap((a) => [a, " "]));
+      walk(result, "", "");
+      $("downloads").replaceChildren(...links.flatMap((link) => [
+        el("a", { href: link.href, class: "download" }, link.label), " "]));
+      // A report rendered as HTML is shown on the page, sandboxed (no scripts, no forms).
+      const html = links.find((link) => /\.html$/.test(link.href));
+      $("report").replaceChildren(...(html
+        ? [el("iframe", { src: html.href, sandbox: "", title: "report" })] : []));
     }
 
     function render(state) {
