@@ -79,6 +79,27 @@ def test_prune_with_one_cut_off_and_celery_results(user, settings):
     assert list(TaskResult.objects.values_list("task_id", flat=True)) == ["new"]
 
 
+def test_prune_removes_the_files_of_rows_that_cascade_from_the_task(
+    user, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+    from litigation.models import Artifact
+
+    settings.MEDIA_ROOT = tmp_path
+    old = finished_task(owner=user, finished_at=days_ago(60))
+    artifact = Artifact(task=old, kind="report", format="md")
+    artifact.file.save("report.md", ContentFile(b"# report"), save=True)
+    path = tmp_path / artifact.file.name
+    assert path.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = maintenance.prune_expired(now=NOW)
+
+    assert (report.tasks, report.files) == (1, 1)
+    assert not Artifact.objects.exists()
+    assert not path.exists()
+
+
 # --- hourly roll-up -------------------------------------------------------------------------
 
 
