@@ -29,8 +29,11 @@ class TaskStats:
     duration_count: int = 0
     # Non-cumulative counts per bucket; the last one is above the largest bound.
     buckets: list[int] = field(default_factory=_empty_buckets)
-    # Exact p95 when computed from rows; None when merged from roll-ups.
+    # Exact p95 when computed from rows (or one roll-up); None once merged.
     p95_exact: float | None = None
+    # The lowest and highest exact p95 of the merged parts: the estimate stays between them.
+    p95_low: float | None = None
+    p95_high: float | None = None
 
     @property
     def finished(self) -> int:
@@ -42,10 +45,14 @@ class TaskStats:
 
     @property
     def p95(self) -> float | None:
-        """The exact 95th percentile when known, else the histogram's estimate."""
+        """The exact 95th percentile when known, else the histogram's estimate, kept between
+        the lowest and highest p95 of the parts merged (so uniform hours stay exact)."""
         if self.p95_exact is not None:
             return self.p95_exact
-        return histogram_quantile(0.95, self.buckets)
+        estimate = histogram_quantile(0.95, self.buckets)
+        if estimate is None or self.p95_low is None or self.p95_high is None:
+            return estimate
+        return min(max(estimate, self.p95_low), self.p95_high)
 
     def add_durations(self, seconds: list[float]) -> None:
         for value in seconds:
@@ -55,6 +62,7 @@ class TaskStats:
         ordered = sorted(seconds)
         if ordered:
             self.p95_exact = ordered[max(1, math.ceil(0.95 * len(ordered))) - 1]
+            self.p95_low = self.p95_high = self.p95_exact
 
     def __add__(self, other: TaskStats) -> TaskStats:
         return TaskStats(
@@ -73,6 +81,8 @@ class TaskStats:
                 if not self.duration_count
                 else None
             ),
+            p95_low=_merge_bound(min, self.p95_low, other.p95_low),
+            p95_high=_merge_bound(max, self.p95_high, other.p95_high),
         )
 
     def as_row_fields(self) -> dict:
@@ -93,6 +103,9 @@ class TaskStats:
         buckets = [b - a for a, b in zip([0, *counts[:-1]], counts, strict=True)]
         return cls(
             task_type=row.task_type,
+            p95_exact=row.duration_p95,
+            p95_low=row.duration_p95,
+            p95_high=row.duration_p95,
             succeeded=row.succeeded,
             failed=row.failed,
             revoked=row.revoked,
@@ -100,6 +113,14 @@ class TaskStats:
             duration_count=row.duration_count,
             buckets=buckets if any(counts) else _empty_buckets(),
         )
+
+
+def _merge_bound(pick, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return pick(a, b)
 
 
 def bucket_index(seconds: float) -> int:

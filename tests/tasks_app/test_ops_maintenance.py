@@ -83,6 +83,7 @@ def test_prune_removes_the_files_of_rows_that_cascade_from_the_task(
     user, settings, tmp_path, django_capture_on_commit_callbacks
 ):
     from django.core.files.base import ContentFile
+
     from litigation.models import Artifact
 
     settings.MEDIA_ROOT = tmp_path
@@ -168,12 +169,17 @@ def test_stats_for_a_non_staff_user_count_only_their_rows(user, other_user, monk
     assert stats["finished"] == 1
 
 
-def test_histogram_quantile_interpolates_within_the_bucket():
-    stats = TaskStats("x")
-    stats.add_durations([0.05] * 90 + [4.0] * 10)
-    assert stats.p95 == 4.0  # exact from rows
-    merged = stats + stats
-    assert merged.p95 == histogram_quantile(0.95, merged.buckets) == pytest.approx(3.75)
+def test_merged_p95_is_the_histogram_estimate_kept_between_the_parts_p95():
+    fast, slow = TaskStats("x"), TaskStats("x")
+    fast.add_durations([0.05] * 90 + [4.0] * 10)
+    slow.add_durations([3.0] * 10)
+    assert (fast.p95, slow.p95) == (4.0, 3.0)  # exact from rows
+    assert (fast + TaskStats("x")).p95 == 4.0  # one side has durations: still exact
+    assert histogram_quantile(0.95, (fast + fast).buckets) == pytest.approx(3.75)
+    assert (fast + fast).p95 == 4.0  # clamped: both parts' p95 were 4.0
+    merged = fast + slow
+    assert histogram_quantile(0.95, merged.buckets) == pytest.approx(4.3125)
+    assert merged.p95 == 4.0  # between 3.0 and 4.0
 
 
 # --- daily digest ---------------------------------------------------------------------------
