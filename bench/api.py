@@ -28,6 +28,7 @@ from bench.common import (
     host_note,
     md_table,
     median,
+    niced,
     prepare_database,
     ratio,
     start,
@@ -54,7 +55,7 @@ def start_server(kind: str, port: int):
     else:
         cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
         cmd += ["--backlog", "2048", "config.wsgi:application"]
-    return start(["nice", "-n", "10", *cmd], env=bench_env(WORK_DB), log=log)
+    return start([*niced(), *cmd], env=bench_env(WORK_DB), log=log)
 
 
 def prepare_rows(user):

@@ -114,6 +114,8 @@ def measure(layout: str, owner, *, backlog: int, samples: int, index: int) -> di
     try:
         for name, _, _ in LAYOUTS[layout]:
             wait_for_worker(f"{name}-{index}")
+        start_delay_ms(owner)  # warm-up: connections and imports in the worker children
+        wait_idle()
         idle = []
         busy = []
         for _ in range(samples):

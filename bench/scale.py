@@ -40,6 +40,7 @@ from bench.common import (
     host_note,
     md_table,
     median,
+    niced,
     prepare_database,
     ratio,
     start,
@@ -115,15 +116,19 @@ def prepare_users() -> str:
 
 
 def users_in(database: str) -> str:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.scale", "--prepare-users"],
-        cwd=REPO,
-        env=bench_env(database),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return out.strip().splitlines()[-1]
+    for attempt in (1, 2):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.scale", "--prepare-users"],
+            cwd=REPO,
+            env=bench_env(database),
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode == 0:
+            return done.stdout.strip().splitlines()[-1]
+        print(f"preparing users in {database} failed (attempt {attempt}):\n{done.stderr}")
+        time.sleep(2)
+    raise RuntimeError(f"could not prepare the users of {database}")
 
 
 def load_rows() -> None:
@@ -201,7 +206,7 @@ def start_server(database: str, port: int):
 
     log = RESULTS.parent / "logs" / f"scale-{database}.log"
     log.parent.mkdir(exist_ok=True)
-    cmd = ["nice", "-n", "10", sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+    cmd = [*niced(), sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
     return start([*cmd, "config.asgi:application"], env=bench_env(database), log=log)
 
 
