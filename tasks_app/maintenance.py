@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Count
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from .models import Task, TaskStatsHourly, TaskStatus
@@ -248,6 +249,31 @@ def summarize_finished(queryset) -> dict[str, TaskStats]:
     for task_type, seconds in durations.items():
         summaries.setdefault(task_type, TaskStats(task_type)).add_durations(seconds)
     return summaries
+
+
+def summarize_finished_by_hour(queryset) -> dict[datetime, dict[str, TaskStats]]:
+    """summarize_finished per hour of finish: one grouped count and one pass over durations."""
+    finished = queryset.filter(status__in=TaskStatus.terminal()).order_by()
+    hours: dict[datetime, dict[str, TaskStats]] = defaultdict(dict)
+    counts = (
+        finished.annotate(hour=TruncHour("finished_at", tzinfo=UTC))
+        .values_list("hour", "task_type", "status")
+        .annotate(n=Count("id"))
+    )
+    for hour, task_type, status, n in counts:
+        stats = hours[floor_hour(hour)].setdefault(task_type, TaskStats(task_type))
+        setattr(stats, status, getattr(stats, status) + n)
+    durations: dict[tuple, list[float]] = defaultdict(list)
+    rows = finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False).values_list(
+        "task_type", "started_at", "finished_at"
+    )
+    for task_type, started, ended in rows.iterator(chunk_size=PRUNE_CHUNK):
+        durations[(floor_hour(ended), task_type)].append(
+            max(0.0, (ended - started).total_seconds())
+        )
+    for (hour, task_type), seconds in durations.items():
+        hours[hour].setdefault(task_type, TaskStats(task_type)).add_durations(seconds)
+    return dict(hours)
 
 
 # --- daily digest ---------------------------------------------------------------------------

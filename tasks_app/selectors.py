@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from datetime import UTC, timedelta
+from datetime import timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncHour, TruncMinute
+from django.db.models.functions import TruncMinute
 from django.http import Http404
 from django.utils import timezone
 
@@ -24,6 +25,8 @@ STATS_MAX_HOURS = 24 * 7
 STATS_DURATION_SAMPLE = 20_000
 BROKER_TIMEOUT_SECONDS = 1.0
 PING_TIMEOUT_SECONDS = 0.5
+BROKER_STATE_CACHE_KEY = "casework:stats:broker_state"
+BROKER_STATE_CACHE_SECONDS = 5
 
 
 def task_list(*, user, columns: tuple[str, ...] | None = None) -> QuerySet[Task]:
@@ -143,7 +146,7 @@ def finished_per_hour(*, user=None, since, until) -> dict:
     Hours the roll-up has written are read from TaskStatsHourly (staff and system only, as a
     roll-up is not per owner); the rest from the rows, over the finished_at index.
     """
-    from .maintenance import floor_hour, rollup_watermark, summarize_finished
+    from .maintenance import floor_hour, rollup_watermark, summarize_finished_by_hour
 
     hours: dict = {}
     hour = floor_hour(since)
@@ -161,13 +164,8 @@ def finished_per_hour(*, user=None, since, until) -> dict:
     if live_from < until:
         tasks = Task.objects.all() if user is None else Task.objects.visible_to(user)
         tasks = tasks.filter(finished_at__gte=live_from, finished_at__lt=until)
-        by_hour = tasks.annotate(hour=TruncHour("finished_at", tzinfo=UTC))
-        for hour_start in by_hour.values_list("hour", flat=True).distinct().order_by():
-            in_hour = tasks.filter(
-                finished_at__gte=max(hour_start, live_from),
-                finished_at__lt=hour_start + timedelta(hours=1),
-            )
-            hours.setdefault(hour_start, {}).update(summarize_finished(in_hour))
+        for hour_start, by_type in summarize_finished_by_hour(tasks).items():
+            hours.setdefault(hour_start, {}).update(by_type)
     return hours
 
 
@@ -211,12 +209,22 @@ def _last_hour_stats(*, user, now) -> dict:
 
 
 def _broker_state() -> dict:
-    depths = broker_queue_depths()
-    # A ping through an unreachable broker retries for seconds; don't try one.
-    return {
-        "queue_depth": depths,
-        "workers_online": workers_online() if depths is not None else None,
-    }
+    """Queue depths and workers online, shared by every web process for a few seconds.
+
+    Asking costs a broker connection (~60 ms) and a ping that always waits its whole timeout
+    (0.5 s), which made every stats call take over a second (bench/scale.py); a dashboard
+    polling stats does not need them fresher than BROKER_STATE_CACHE_SECONDS.
+    """
+    state = cache.get(BROKER_STATE_CACHE_KEY)
+    if state is None:
+        depths = broker_queue_depths()
+        # A ping through an unreachable broker retries for seconds; don't try one.
+        state = {
+            "queue_depth": depths,
+            "workers_online": workers_online() if depths is not None else None,
+        }
+        cache.set(BROKER_STATE_CACHE_KEY, state, BROKER_STATE_CACHE_SECONDS)
+    return state
 
 
 def _minutes(since, now, counts: dict) -> list[dict]:
