@@ -213,6 +213,9 @@ CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=7 * 24 * 3600)
 # for schedule changes at every tick, so an admin's edit applies within this many seconds.
 CELERY_BEAT_SCHEDULER = "tasks_app.beat:CaseworkScheduler"
 CELERY_BEAT_MAX_LOOP_INTERVAL = env.float("CELERY_BEAT_MAX_LOOP_INTERVAL", default=5.0)
+# Only one beat sends schedules (tasks_app/beat_lock.py); a standby takes over this many
+# seconds after the active one stops renewing its lock. Must exceed the loop interval.
+CASEWORK_BEAT_LOCK_TTL = env.float("CASEWORK_BEAT_LOCK_TTL", default=30.0)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = False
 
