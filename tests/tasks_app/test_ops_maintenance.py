@@ -203,3 +203,22 @@ def test_daily_digest_mails_staff_yesterdays_counts(user, staff_user):
     assert message.subject == f"Casework daily digest for {day}"
     assert f"{'add':<32} {1:>9} {1:>7} {0:>8} {'3.0':>8}" in message.body
     assert "Failure rate: 50.0%" in message.body
+
+
+def test_stats_api_takes_hours_and_refuses_a_window_out_of_range(user, monkeypatch):
+    from tests.tasks_app.api_support import API, assert_error, client_for
+
+    monkeypatch.setattr(selectors, "broker_queue_depths", lambda: None)
+    finished_task(owner=user, finished_at=timezone.now() - timedelta(hours=3))
+    api = client_for(user)
+
+    body = api.get(f"{API}/tasks/stats?hours=6").json()
+
+    assert (body["window_minutes"], body["finished"], len(body["throughput_per_hour"])) == (
+        360,
+        1,
+        6,
+    )
+    refused = assert_error(api.get(f"{API}/tasks/stats?hours=169"), 400, "invalid")
+    assert list(refused["fields"]) == ["hours"]
+    assert_error(api.get(f"{API}/tasks/stats?hours=0"), 400, "invalid")

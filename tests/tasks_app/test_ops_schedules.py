@@ -186,3 +186,17 @@ def test_schedule_change_page_lists_its_recent_runs(admin_client):
 
     assert response.status_code == 200
     assert str(run.id) in response.content.decode()
+
+
+# --- legal hold -----------------------------------------------------------------------------
+
+
+def test_admin_places_and_releases_a_legal_hold(admin_client, user):
+    task = services.task_submit(owner=user, task_type="add", params={"x": 1, "y": 1}).task
+    changelist = reverse("admin:tasks_app_task_changelist")
+
+    admin_client.post(changelist, {"action": "hold_tasks", "_selected_action": [task.pk]})
+    assert Task.objects.get(pk=task.pk).legal_hold is True
+
+    admin_client.post(changelist, {"action": "release_tasks", "_selected_action": [task.pk]})
+    assert Task.objects.get(pk=task.pk).legal_hold is False
