@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,22 @@ def wait_for(predicate, *, timeout: float = 30, interval: float = 0.1, message: 
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+@contextmanager
+def broker_at(url: str):
+    """Point this process's Celery app at another broker, with fresh connection pools."""
+    from config.celery_app import app
+
+    good_url = app.conf.broker_url
+
+    def reset(to: str) -> None:
+        app.conf.broker_url = to
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset(url)
+    try:
+        yield
+    finally:
+        reset(good_url)

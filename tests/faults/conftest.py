@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import time
-from contextlib import contextmanager
 
 import pytest
 import redis
@@ -120,25 +119,6 @@ def executions(transactional_db):
             return cursor.fetchone()[0]
 
     return count
-
-
-@contextmanager
-def broker_at(url: str):
-    """Point this process's Celery app at another broker, with fresh connection pools."""
-    from config.celery_app import app
-
-    good_url = app.conf.broker_url
-
-    def reset(to: str) -> None:
-        app.conf.broker_url = to
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    reset(url)
-    try:
-        yield
-    finally:
-        reset(good_url)
 
 
 def sweep_until(predicate, *, timeout: float, message: str):

@@ -15,8 +15,8 @@ from rest_framework.test import APIClient
 
 from tasks_app import services
 from tasks_app.models import ErrorKind, Task, TaskEvent, TaskStatus
-from tests.conftest import wait_for
-from tests.faults.conftest import broker_at, kill, sweep_until
+from tests.conftest import broker_at, wait_for
+from tests.faults.conftest import kill, sweep_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 

@@ -1,7 +1,6 @@
 """The lifecycle end to end: a real Celery worker process on the real Redis and PostgreSQL."""
 
 import time
-from contextlib import contextmanager
 
 import pytest
 from django.db import transaction
@@ -9,7 +8,7 @@ from django.db import transaction
 from tasks_app import services, sweepers
 from tasks_app.models import ErrorKind, Task, TaskEvent, TaskStatus
 from tasks_app.tasks import run_task
-from tests.conftest import wait_for
+from tests.conftest import broker_at, wait_for
 from tests.task_types import executions
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -27,25 +26,6 @@ def terminal(task: Task, timeout: float = 30) -> Task:
 
     wait_for(done, timeout=timeout, message=f"task {task.id} to finish")
     return task
-
-
-@contextmanager
-def broker_at(url: str):
-    """Point this process's Celery app at another broker, with fresh connection pools."""
-    from config.celery_app import app
-
-    good_url = app.conf.broker_url
-
-    def reset(to: str) -> None:
-        app.conf.broker_url = to
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    reset(url)
-    try:
-        yield
-    finally:
-        reset(good_url)
 
 
 def transitions(task: Task) -> list[tuple[str, str]]:

@@ -1,17 +1,16 @@
 """Import every file under a server directory as documents, as a tracked bulk-import task."""
 
 import json
-import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
-from tqdm import tqdm
 
 from documents import services
 from documents.engines.errors import DocumentRejected
-from tasks_app.models import Task, TaskStatus
+from tasks_app.management.commands._shared import wait_with_bar
+from tasks_app.models import TaskStatus
 
 
 class Command(BaseCommand):
@@ -48,7 +47,7 @@ class Command(BaseCommand):
         self.stdout.write(f"submitted documents.bulk_import task {task.id}")
         if not opts["wait"]:
             return
-        task = self._wait(task, opts["timeout"])
+        task = wait_with_bar(task, timeout=opts["timeout"], stream=self.stderr._out)
         if task.status != TaskStatus.SUCCEEDED:
             raise CommandError(f"import {task.status}: {task.error_message}")
         result = task.result
@@ -61,15 +60,3 @@ class Command(BaseCommand):
             f"imported {result['imported']}, failed {result['failed']}, "
             f"skipped {result['skipped']} of {result['file_count']} files"
         )
-
-    def _wait(self, task: Task, timeout: float) -> Task:
-        deadline = time.monotonic() + timeout
-        with tqdm(total=100, desc="import", unit="%", file=self.stderr._out) as bar:
-            while time.monotonic() < deadline:
-                task.refresh_from_db()
-                bar.set_postfix_str(f"{task.status} {task.progress_message}"[:60])
-                bar.update(task.progress - bar.n)
-                if task.is_terminal:
-                    return task
-                time.sleep(0.25)
-        raise CommandError(f"task {task.id} still {task.status} after {timeout:g} s")

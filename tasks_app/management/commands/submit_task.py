@@ -1,16 +1,16 @@
 """Submit a registered task type from the shell, optionally waiting with a progress bar."""
 
 import json
-import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
-from tqdm import tqdm
 
 from tasks_app import registry, services
-from tasks_app.models import Task, TaskStatus
+from tasks_app.models import TaskStatus
+
+from ._shared import wait_with_bar
 
 
 class Command(BaseCommand):
@@ -53,21 +53,9 @@ class Command(BaseCommand):
             raise CommandError(f"invalid params: {json.dumps(exc.detail)}") from None
         self.stdout.write(f"submitted {task.task_type} task {task.id}")
         if opts["wait"]:
-            task = self._wait(task, opts["timeout"])
+            task = wait_with_bar(task, timeout=opts["timeout"], stream=self.stderr._out)
             self.stdout.write(f"{task.id} {task.status}")
             if task.status == TaskStatus.SUCCEEDED:
                 self.stdout.write(json.dumps(task.result, ensure_ascii=False, indent=2))
             else:
                 raise CommandError(f"task {task.status}: {task.error_message}")
-
-    def _wait(self, task: Task, timeout: float) -> Task:
-        deadline = time.monotonic() + timeout
-        with tqdm(total=100, desc=task.task_type, unit="%", file=self.stderr._out) as bar:
-            while time.monotonic() < deadline:
-                task.refresh_from_db()
-                bar.set_postfix_str(f"{task.status} {task.progress_message}"[:60])
-                bar.update(task.progress - bar.n)
-                if task.is_terminal:
-                    return task
-                time.sleep(0.25)
-        raise CommandError(f"task {task.id} still {task.status} after {timeout:g} s")
