@@ -8,9 +8,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
 from tasks_app.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
+
+if not settings.CELERY_ENABLED:
+    # No beat without Celery: this process recovers what an earlier one left behind.
+    from tasks_app.runner import start_inline_sweeper
+
+    start_inline_sweeper()
 
 application = ProtocolTypeRouter(
     {

@@ -326,6 +326,7 @@ def inline_executor() -> ThreadPoolExecutor:
 
 def run_inline(task_id, *, delay: float = 0.0) -> None:
     """Run the task in this process's thread pool, after `delay` seconds if given."""
+    start_inline_sweeper()
     label = f"inline:{socket.gethostname()}:{os.getpid()}"
     if delay > 0:
         timer = threading.Timer(delay, run_inline, args=(task_id,))
@@ -341,3 +342,41 @@ def _run_inline_logged(task_id, label: str) -> None:
     except Exception:
         logger.exception("inline run of task %s crashed", task_id)
         raise
+
+
+def start_inline_sweeper() -> None:
+    """With CELERY_ENABLED=false there is no beat: the web process runs the sweepers itself.
+
+    Rows a previous web process left pending, running or waiting for a retry are recovered
+    the same way as under Celery, every SWEEP_INTERVAL_SECONDS.
+    """
+    with _inline_lock:
+        if _inline_state.get("sweeper_pid") == os.getpid():
+            return
+        _inline_state["sweeper_pid"] = os.getpid()
+        _inline_state["sweeper_stop"] = stop = threading.Event()
+    threading.Thread(
+        target=_sweep_until, args=(stop,), name="casework-inline-sweeper", daemon=True
+    ).start()
+
+
+def stop_inline_sweeper() -> None:
+    with _inline_lock:
+        stop = _inline_state.pop("sweeper_stop", None)
+        _inline_state.pop("sweeper_pid", None)
+    if stop is not None:
+        stop.set()
+
+
+def _sweep_until(stop: threading.Event) -> None:
+    from .sweepers import sweep_all
+
+    interval = lifecycle.engine_setting("SWEEP_INTERVAL_SECONDS")
+    try:
+        while not stop.wait(interval):
+            try:
+                reconnecting(sweep_all)
+            except Exception:  # noqa: BLE001 - a failed sweep is logged; the next one retries
+                logger.exception("inline sweep failed")
+    finally:
+        connection.close()

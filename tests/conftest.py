@@ -43,6 +43,15 @@ def _fresh_cache():
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _no_inline_sweeper_left_running():
+    """Inline mode starts a sweeper thread in this process; it must not outlive its test."""
+    yield
+    from tasks_app.runner import stop_inline_sweeper
+
+    stop_inline_sweeper()
+
+
 @pytest.fixture
 def user(db):
     return UserFactory()

@@ -50,3 +50,30 @@ def test_inline_mode_retries_and_cancels_like_celery(user, clean_redis):
     wait_for(lambda: Task.objects.get(pk=flaky.pk).status == TaskStatus.SUCCEEDED, timeout=15)
     assert Task.objects.get(pk=flaky.pk).attempts == 2
     assert executions("inline-flaky") == 2
+
+
+@override_settings(CELERY_ENABLED=False)
+def test_inline_mode_recovers_what_a_dead_web_process_left_running(user, clean_redis, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tasks_app import runner
+
+    settings.CASEWORK = {**settings.CASEWORK, "SWEEP_INTERVAL_SECONDS": 0.2}
+    task = services.task_submit(owner=user, task_type="add", params={"x": 1, "y": 2}).task
+    Task.objects.filter(pk=task.pk).update(
+        status=TaskStatus.RUNNING,
+        attempts=0,
+        max_retries=1,
+        task_system="inline",
+        worker="inline:gone:1",
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+    )
+    runner.start_inline_sweeper()
+    try:
+        wait_for(lambda: Task.objects.get(pk=task.pk).status == TaskStatus.SUCCEEDED, timeout=15)
+    finally:
+        runner.stop_inline_sweeper()
+    task.refresh_from_db()
+    assert (task.attempts, task.result["result"]) == (1, 3)
