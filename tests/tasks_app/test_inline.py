@@ -52,7 +52,6 @@ def test_inline_mode_retries_and_cancels_like_celery(user, clean_redis):
     assert executions("inline-flaky") == 2
 
 
-@override_settings(CELERY_ENABLED=False)
 def test_inline_mode_recovers_what_a_dead_web_process_left_running(user, clean_redis, settings):
     from datetime import timedelta
 
@@ -60,6 +59,9 @@ def test_inline_mode_recovers_what_a_dead_web_process_left_running(user, clean_r
 
     from tasks_app import runner
 
+    # Both through the `settings` fixture: mixed with @override_settings, the fixture's undo
+    # would restore the decorator's CELERY_ENABLED=False for every later test of the session.
+    settings.CELERY_ENABLED = False
     settings.CASEWORK = {**settings.CASEWORK, "SWEEP_INTERVAL_SECONDS": 0.2}
     task = services.task_submit(owner=user, task_type="add", params={"x": 1, "y": 2}).task
     Task.objects.filter(pk=task.pk).update(
