@@ -158,43 +158,8 @@ class TaskAdmin(admin.ModelAdmin):
             {"fields": ("error_kind", "error_message", "traceback_pretty", "checkpoint_pretty")},
         ),
     )
-    readonly_fields = (
-        "id",
-        "name",
-        "task_type",
-        "owner",
-        "status",
-        "progress_bar",
-        "progress_message",
-        "task_system",
-        "priority",
-        "queue",
-        "attempts",
-        "max_retries",
-        "worker",
-        "parent_link",
-        "idempotency_key",
-        "schedule",
-        "legal_hold",
-        "notify_email",
-        "callback_url",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-        "duration",
-        "heartbeat_at",
-        "next_attempt_at",
-        "cancel_requested_at",
-        "cancel_requested_by",
-        "params_pretty",
-        "steps_pretty",
-        "result_pretty",
-        "error_kind",
-        "error_message",
-        "traceback_pretty",
-        "checkpoint_pretty",
-    )
+    # The engine owns every field: an operator acts through the actions, never by editing.
+    readonly_fields = tuple(field for _, options in fieldsets for field in options["fields"])
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
