@@ -10,7 +10,16 @@ import subprocess
 
 from bench.common import REPO, RESULTS, host_note, md_table, write_results
 
-NAMES = ("throughput", "priority", "api", "scale", "progress", "memory", "ws_latency")
+NAMES = (
+    "throughput",
+    "priority",
+    "api",
+    "scale",
+    "scale-vs-2000-rows",
+    "progress",
+    "memory",
+    "ws_latency",
+)
 
 
 def latest(name: str) -> dict | None:
@@ -73,6 +82,20 @@ def rows_api(data: dict) -> list[list]:
         what = f"{server}, {clients} clients: {endpoint} p50 {s['p50_ms']} ms, {s['rps']} req/s"
         rows.append(["3 API", what, s["vs_plain"], goal, yes(s["goal_met"])])
     return rows
+
+
+def rows_scale_vs_small(data: dict) -> list[list]:
+    return [
+        [
+            "4 scale",
+            f"{name}: 1M vs a 2,000-row table, same pages (req/s)",
+            s["vs_empty"],
+            "≥ 0.9×",
+            yes(s["vs_empty"] >= 0.9),
+        ]
+        for name, s in data["summary"].items()
+        if name != "prune"
+    ]
 
 
 def rows_scale(data: dict) -> list[list]:
@@ -195,6 +218,7 @@ BUILDERS = {
     "priority": rows_priority,
     "api": rows_api,
     "scale": rows_scale,
+    "scale-vs-2000-rows": rows_scale_vs_small,
     "progress": rows_progress,
     "memory": rows_memory,
     "ws_latency": rows_ws,

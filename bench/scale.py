@@ -356,6 +356,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--prune-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--baseline-rows",
+        type=int,
+        default=0,
+        help="rows in the comparison table (0: empty); a few thousand render the same full "
+        "pages as the 1M table, so only the table's size differs",
+    )
     parser.add_argument("--prepare-users", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -372,12 +379,26 @@ def main() -> None:
     with psycopg.connect(f"{PG}/{EMPTY_DB}", autocommit=True) as conn:
         conn.execute("TRUNCATE tasks_app_task, tasks_app_taskevent CASCADE")
     users_in(SCALE_DB)
+    if args.baseline_rows:
+        users_in(EMPTY_DB)
+        with psycopg.connect(f"{PG}/{EMPTY_DB}", autocommit=True) as conn:
+            conn.execute(
+                _INSERT,
+                {
+                    "owners": OWNERS,
+                    "types": TYPES,
+                    "age": 7 * 24 * 3600,
+                    "start": 1,
+                    "stop": args.baseline_rows,
+                },
+            )
+            conn.execute("VACUUM ANALYZE tasks_app_task")
     load_rows()
     import django
 
     django.setup()
     runs = measure_endpoints(args.seconds, args.repeats)
-    prune = measure_prune(args.prune_rows, args.repeats)
+    prune = measure_prune(args.prune_rows, args.repeats) if args.prune_rows else {}
 
     summary: dict = {}
     rows = []
@@ -458,7 +479,10 @@ def main() -> None:
         "`maintenance_prune_expired` is tasks_app.maintenance.prune_expired (Django's delete "
         "collector per chunk), measured when that module is in the tree.\n" + f"\n{host_note()}\n"
     )
-    path = write_results("scale", {"runs": runs, "prune": prune, "summary": summary}, markdown)
+    if args.baseline_rows:
+        markdown = markdown.replace("empty", f"{args.baseline_rows:,}-row")
+    name = f"scale-vs-{args.baseline_rows}-rows" if args.baseline_rows else "scale"
+    path = write_results(name, {"runs": runs, "prune": prune, "summary": summary}, markdown)
     print(markdown)
     print(json.dumps(summary["prune"]))
     print(f"written {path}")
