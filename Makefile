@@ -12,6 +12,7 @@ bench:
 	$(RUN) bench.priority --backlog 10000 --repeats 3 --samples 5
 	$(RUN) bench.api --seconds 5 --repeats 3 --clients 1,16,64
 	$(RUN) bench.scale --seconds 5 --repeats 3 --prune-rows 100000
+	$(RUN) bench.scale --seconds 5 --repeats 3 --prune-rows 0 --baseline-rows 2000
 	$(RUN) bench.memory --tasks 10000 --repeats 3
 	$(RUN) bench.ws_latency --repeats 3
 	$(RUN) bench.report
@@ -23,6 +24,7 @@ bench-quick:
 	$(RUN) bench.priority --backlog 10000 --repeats 3 --samples 2
 	$(RUN) bench.api --seconds 1.5 --repeats 3 --clients 1,16,64
 	$(RUN) bench.scale --seconds 2 --repeats 3 --prune-rows 20000
+	$(RUN) bench.scale --seconds 2 --repeats 3 --prune-rows 0 --baseline-rows 2000
 	$(RUN) bench.memory --tasks 2000 --repeats 3
 	$(RUN) bench.ws_latency --repeats 3 --events 40
 	$(RUN) bench.report
