@@ -90,48 +90,46 @@ def recover_expired_leases(report: SweepReport | None = None) -> SweepReport:
     stale = Task.objects.filter(
         status=TaskStatus.RUNNING, heartbeat_at__lt=lease_before
     ).values_list("id", flat=True)[:SWEEP_BATCH]
-    for task_id in list(stale):
-        failed = lifecycle.transition(
-            task_id,
-            to=TaskStatus.FAILED,
-            allowed_from=[TaskStatus.RUNNING],
-            guard=_stale_out_of_attempts,
-            updates={
+    # The first outcome whose guard holds under the row lock wins; the lease is re-checked
+    # there, so a worker that renewed it meanwhile keeps its task.
+    outcomes = (
+        (
+            TaskStatus.FAILED,
+            _stale_out_of_attempts,
+            {
                 "error_kind": ErrorKind.WORKER_LOST,
                 "error_message": "The worker running this task was lost and no attempts remain.",
                 "finished_at": now,
             },
-            detail={"reason": "worker_lost", "by": "sweeper"},
-        )
-        if failed:
-            report.failed_worker_lost.append(str(task_id))
-            continue
-        revoked = lifecycle.transition(
-            task_id,
-            to=TaskStatus.REVOKED,
-            allowed_from=[TaskStatus.RUNNING],
-            guard=_stale_cancelled,
-            updates={
+            report.failed_worker_lost,
+        ),
+        (
+            TaskStatus.REVOKED,
+            _stale_cancelled,
+            {
                 "error_kind": ErrorKind.CANCELLED,
                 "error_message": "cancelled; its worker was lost",
                 "finished_at": now,
             },
-            detail={"reason": "worker_lost", "by": "sweeper"},
-        )
-        if revoked:
-            report.revoked.append(str(task_id))
-            continue
-        requeued = lifecycle.transition(
-            task_id,
-            to=TaskStatus.QUEUED,
-            allowed_from=[TaskStatus.RUNNING],
-            guard=lifecycle.lease_expired,
-            updates={"queued_at": now},
-            detail={"reason": "worker_lost", "by": "sweeper"},
-        )
-        if requeued:
-            services.task_publish(task_id)
-            report.recovered.append(str(task_id))
+            report.revoked,
+        ),
+        (TaskStatus.QUEUED, lifecycle.lease_expired, {"queued_at": now}, report.recovered),
+    )
+    for task_id in list(stale):
+        for to, guard, updates, bucket in outcomes:
+            moved = lifecycle.transition(
+                task_id,
+                to=to,
+                allowed_from=[TaskStatus.RUNNING],
+                guard=guard,
+                updates=updates,
+                detail={"reason": "worker_lost", "by": "sweeper"},
+            )
+            if moved:
+                bucket.append(str(task_id))
+                if to == TaskStatus.QUEUED:
+                    services.task_publish(task_id)
+                break
     return report
 
 
