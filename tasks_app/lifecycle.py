@@ -291,6 +291,42 @@ def _owns(attempt: int) -> Callable[[Task], bool]:
     return lambda task: task.attempts == attempt
 
 
+# pending → queued, the first step of every task, as one statement on PostgreSQL.
+_QUEUE_SQL = """
+WITH moved AS (
+    UPDATE tasks_app_task SET status = 'queued', queued_at = %(now)s
+    WHERE id = %(id)s AND status = 'pending'
+    RETURNING *
+), event AS (
+    INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
+    SELECT id, %(now)s, 'pending', 'queued', attempts, jsonb_build_object('queue', queue)
+    FROM moved
+)
+SELECT * FROM moved
+"""
+
+
+def mark_queued(task_id) -> Task | None:
+    """Move a pending task to queued (about to be handed over); None if it is not pending."""
+    if not _single_statement_paths():
+        current = Task.objects.filter(pk=task_id).values_list("queue", flat=True).first()
+        return transition(
+            task_id,
+            to=TaskStatus.QUEUED,
+            allowed_from=[TaskStatus.PENDING],
+            updates={"queued_at": timezone.now()},
+            detail={"queue": current},
+        )
+    rows = list(
+        reconnecting(Task.objects.raw, _QUEUE_SQL, {"id": str(task_id), "now": timezone.now()})
+    )
+    if not rows:
+        return None
+    task = rows[0]
+    transaction.on_commit(lambda: announce(task))
+    return task
+
+
 # Success, the common end, as one statement on PostgreSQL: guarded by status and attempt like
 # every transition, with its event, in one round trip.
 _SUCCEED_SQL = """

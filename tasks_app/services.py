@@ -176,20 +176,16 @@ def task_publish(task_id, *, countdown: float = 0.0) -> bool:
     A failure to publish leaves the row pending; the sweeper publishes it later. Returns
     whether the task was handed over.
     """
-    task = Task.objects.filter(pk=task_id).first()
-    if task is None or task.is_terminal:
-        return False
     # Queued first, then handed over: a worker can't claim it before it reads as queued.
-    if task.status == TaskStatus.PENDING:
-        lifecycle.transition(
-            task.id,
-            to=TaskStatus.QUEUED,
-            allowed_from=[TaskStatus.PENDING],
-            updates={"queued_at": timezone.now()},
-            detail={"queue": task.queue},
-        )
-    elif task.status == TaskStatus.QUEUED:
-        Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(queued_at=timezone.now())
+    task = lifecycle.mark_queued(task_id)
+    if task is None:
+        task = Task.objects.filter(pk=task_id).first()
+        if task is None or task.is_terminal:
+            return False
+        if task.status == TaskStatus.QUEUED:
+            Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(
+                queued_at=timezone.now()
+            )
     if task.task_system == TaskSystem.INLINE or not settings.CELERY_ENABLED:
         from .runner import run_inline
 
