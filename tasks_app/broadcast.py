@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import struct
 import threading
 
@@ -67,6 +68,44 @@ class Broadcaster:
         self._pid: int | None = None
         self._client: redis.Redis | None = None
         self._script = None
+        self._sender_pid: int | None = None
+        self._queue: queue.SimpleQueue | None = None
+
+    def publish(self, *, task_id, owner_id, event: dict) -> None:
+        """Queue the event for this process's sender thread; the caller never waits on Redis.
+
+        One thread sends everything the process publishes, in order, so a progress event
+        queued before a status change still arrives (and is numbered) before it.
+        """
+        self._sender().put((task_id, owner_id, event))
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until every event queued so far has been sent."""
+        done = threading.Event()
+        self._sender().put(done)
+        done.wait(timeout)
+
+    def _sender(self) -> queue.SimpleQueue:
+        with self._lock:
+            if self._sender_pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._sender_pid = os.getpid()
+                threading.Thread(
+                    target=self._send_queued,
+                    args=(self._queue,),
+                    name="casework-broadcast",
+                    daemon=True,
+                ).start()
+            return self._queue
+
+    def _send_queued(self, events: queue.SimpleQueue) -> None:
+        while True:
+            item = events.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            task_id, owner_id, event = item
+            self.send(task_id=task_id, owner_id=owner_id, event=event)
 
     def _layer_config(self) -> dict:
         return settings.CHANNEL_LAYERS.get("default", {})
@@ -87,6 +126,8 @@ class Broadcaster:
             return self._client
 
     def close(self) -> None:
+        if self._sender_pid == os.getpid():
+            self.flush()
         with self._lock:
             if self._client is not None:
                 self._client.close()

@@ -212,7 +212,7 @@ class TaskContext:
             }
             if event_type == "step" or force:
                 event["steps"] = [s.as_json() for s in self.steps]
-            broadcaster.send(task_id=self.task_id, owner_id=self.owner_id, event=event)
+            broadcaster.publish(task_id=self.task_id, owner_id=self.owner_id, event=event)
         if force or self._due_for_write():
             self._persist(force=True)
 

@@ -109,7 +109,10 @@ def announce(task: Task, event_type: str | None = None, **extra) -> None:
         event["error"] = {"kind": task.error_kind, "message": task.error_message}
     elif task.status == TaskStatus.REVOKED:
         event["error"] = {"kind": ErrorKind.CANCELLED, "message": task.error_message}
-    broadcaster.send(task_id=task.id, owner_id=task.owner_id, event=event)
+    # Through the same ordered queue as progress events, then waited for: a status change is
+    # never overtaken by an older progress event, and is out before the caller goes on.
+    broadcaster.publish(task_id=task.id, owner_id=task.owner_id, event=event)
+    broadcaster.flush()
 
 
 def summarize_result(result) -> object:
