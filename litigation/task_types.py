@@ -155,10 +155,7 @@ def case_analysis(
     today: date | None = None,
 ) -> dict:
     """Analyse a case: facts, timeline, evidence map, gaps, limitation, strength, report."""
-    ctx.plan(CASE_ANALYSIS_STEPS)
-    package = _package(package_id)
-    with ctx.step("load documents"):
-        documents = load_documents(ctx, document_ids)
+    package, documents = _start_analysis(ctx, CASE_ANALYSIS_STEPS, package_id, document_ids)
     with EngineSteps(ctx, _CASE_ANALYSIS_ENGINE) as steps:
         result = assessment.analyze_case(
             documents,
@@ -186,10 +183,7 @@ def case_analysis(
 )
 def evidence_analysis(ctx: TaskContext, *, package_id: str, document_ids: list) -> dict:
     """Classify each piece of evidence, what it proves, and completeness against the package."""
-    ctx.plan(EVIDENCE_ANALYSIS_STEPS)
-    package = _package(package_id)
-    with ctx.step("load documents"):
-        documents = load_documents(ctx, document_ids)
+    package, documents = _start_analysis(ctx, EVIDENCE_ANALYSIS_STEPS, package_id, document_ids)
     with EngineSteps(ctx, _EVIDENCE_ANALYSIS_ENGINE) as steps:
         result = assessment.evidence_analysis(documents, package, on_step=steps)
         link_chunks(result)
@@ -214,10 +208,7 @@ def risk_assessment(
     today: date | None = None,
 ) -> dict:
     """List the risks of the case for the chosen position, each with severity and citation."""
-    ctx.plan(RISK_ASSESSMENT_STEPS)
-    package = _package(package_id)
-    with ctx.step("load documents"):
-        documents = load_documents(ctx, document_ids)
+    package, documents = _start_analysis(ctx, RISK_ASSESSMENT_STEPS, package_id, document_ids)
     with EngineSteps(ctx, _RISK_ASSESSMENT_ENGINE) as steps:
         result = assessment.assess_risks(
             documents,
@@ -426,6 +417,15 @@ def _package(key: str) -> dict:
     if definition is None:
         raise PermanentError(f"package_id: no active analysis package {key!r}")
     return definition
+
+
+def _start_analysis(ctx: TaskContext, steps, package_id: str, document_ids: list):
+    """Plan the steps, resolve the package and load the documents (the first step)."""
+    ctx.plan(steps)
+    package = _package(package_id)
+    with ctx.step("load documents"):
+        documents = load_documents(ctx, document_ids)
+    return package, documents
 
 
 def _with_report(ctx: TaskContext, result: dict) -> dict:
