@@ -135,10 +135,6 @@ class TaskContext:
         self._roll_up()
         self._emit("step", force=True)
 
-    def step_done(self, name: str) -> bool:
-        """True if the named step finished in this or an earlier attempt."""
-        return any(s.name == name and s.status == StepStatus.SUCCEEDED for s in self.steps)
-
     def progress(self, percent: float | None = None, message: str | None = None) -> None:
         """Report progress: the whole task's percent, or the current step's inside a step."""
         if message is not None:

@@ -76,12 +76,6 @@ class TaskQuerySet(models.QuerySet):
             return self
         return self.filter(owner=user)
 
-    def active(self) -> "TaskQuerySet":
-        return self.filter(status__in=TaskStatus.active())
-
-    def terminal(self) -> "TaskQuerySet":
-        return self.filter(status__in=TaskStatus.terminal())
-
 
 class Task(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 
 from django.conf import settings
@@ -336,7 +335,3 @@ def task_delete(*, task: Task, by=None) -> None:
         with suppress(TaskNotCancellable):
             task_cancel(task=task, by=by)
     Task.objects.filter(pk=task.pk).delete()
-
-
-def stale_after(seconds: float):
-    return timezone.now() - timedelta(seconds=seconds)
