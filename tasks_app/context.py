@@ -16,7 +16,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from .broadcast import broadcaster
-from .db import reconnecting
+from .db import no_flush_wait, reconnecting
 from .models import Task, TaskStatus
 
 PROGRESS_BROADCAST_INTERVAL = 0.05
@@ -227,8 +227,9 @@ class TaskContext:
         filters = {"pk": self.task_id, "status": TaskStatus.RUNNING, "attempts": self.attempt}
         if check:
             filters["cancel_requested_at__isnull"] = True
+        # Progress is bookkeeping: its commit does not wait for the WAL flush (db.no_flush_wait).
         updated = reconnecting(
-            Task.objects.filter(**filters).update,
+            lambda **fields: Task.objects.filter(no_flush_wait(), **filters).update(**fields),
             **self.progress_fields(),
             heartbeat_at=timezone.now(),
             **(extra or {}),

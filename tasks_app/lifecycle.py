@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from .broadcast import broadcaster
-from .db import reconnecting
+from .db import no_flush_wait_sql, reconnecting
 from .models import ErrorKind, Task, TaskEvent, TaskStatus
 from .notifications import notify_finished_safely, wants_notification
 
@@ -165,11 +165,14 @@ def _single_statement_paths() -> bool:
 # The common claim — a queued (or pending) task nobody asked to cancel — as one statement:
 # lock, move to running, append the event and return the row, in one round trip, where the
 # general path (_claim) takes five and an ORM compile of each. Any other case (a retry, a
-# lease to check, a cancel) finds no row here and goes the general way.
+# lease to check, a cancel) finds no row here and goes the general way. Its commit does not
+# wait for the WAL flush (db.no_flush_wait_sql): a claim lost in a database crash leaves the
+# row queued, and the unacknowledged message (acks_late) runs it again.
 _CLAIM_QUEUED_SQL = """
 WITH prev AS (
     SELECT id, status FROM tasks_app_task
     WHERE id = %(id)s AND status IN ('pending', 'queued') AND cancel_requested_at IS NULL
+        AND {no_flush_wait}
     FOR UPDATE
 ), moved AS (
     UPDATE tasks_app_task AS t
@@ -194,7 +197,8 @@ def _claim_queued(task_id, *, worker: str) -> Task | None:
         "worker": worker[:200],
         "detail": Jsonb({"worker": worker}),
     }
-    rows = list(Task.objects.raw(_CLAIM_QUEUED_SQL, params))
+    sql = _CLAIM_QUEUED_SQL.format(no_flush_wait=no_flush_wait_sql())
+    rows = list(Task.objects.raw(sql, params))
     if not rows:
         return None
     task = rows[0]
@@ -294,11 +298,13 @@ def _owns(attempt: int) -> Callable[[Task], bool]:
     return lambda task: task.attempts == attempt
 
 
-# pending → queued, the first step of every task, as one statement on PostgreSQL.
+# pending → queued, the first step of every task, as one statement on PostgreSQL. Not waited
+# for on disk either: lost in a crash, the row reads pending again and the pending sweeper
+# publishes it once more (a duplicate delivery is dropped by the claim).
 _QUEUE_SQL = """
 WITH moved AS (
     UPDATE tasks_app_task SET status = 'queued', queued_at = %(now)s
-    WHERE id = %(id)s AND status = 'pending'
+    WHERE id = %(id)s AND status = 'pending' AND {no_flush_wait}
     RETURNING *
 ), event AS (
     INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
@@ -320,9 +326,8 @@ def mark_queued(task_id) -> Task | None:
             updates={"queued_at": timezone.now()},
             detail={"queue": current},
         )
-    rows = list(
-        reconnecting(Task.objects.raw, _QUEUE_SQL, {"id": str(task_id), "now": timezone.now()})
-    )
+    sql = _QUEUE_SQL.format(no_flush_wait=no_flush_wait_sql())
+    rows = list(reconnecting(Task.objects.raw, sql, {"id": str(task_id), "now": timezone.now()}))
     if not rows:
         return None
     task = rows[0]

@@ -86,6 +86,7 @@ class Task(models.Model):
         on_delete=models.CASCADE,
         related_name="tasks",
         help_text="Null for system runs (schedules, sweepers).",
+        db_index=False,  # every owner index below leads with owner_id
     )
     name = models.CharField(max_length=200)
     task_type = models.CharField(max_length=100, help_text="Registry key of the task type.")
@@ -122,6 +123,9 @@ class Task(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        # Not indexed: every status change of every task would update it, and it is only
+        # read when a user is deleted (one scan of the table then).
+        db_index=False,
     )
     parent = models.ForeignKey(
         "self",
@@ -140,6 +144,7 @@ class Task(models.Model):
         on_delete=models.SET_NULL,
         related_name="casework_runs",
         help_text="The schedule this run was started by, if any.",
+        db_index=False,  # task_schedule_created leads with schedule_id
     )
     legal_hold = models.BooleanField(
         default=False, help_text="Never pruned by retention while set."
@@ -155,6 +160,9 @@ class Task(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Every status change rewrites a row version in each of these indexes (status is
+        # indexed, so no update is HOT): keep them few, and partial where only some rows are
+        # ever looked up by them.
         indexes = [
             models.Index(
                 fields=["owner", "status", "-created_at"], name="task_owner_status_created"
@@ -164,11 +172,19 @@ class Task(models.Model):
             models.Index(fields=["task_type", "-created_at"], name="task_type_created"),
             # GET /tasks/count by type: an index-only scan of the owner's range.
             models.Index(fields=["owner", "task_type"], name="task_owner_type"),
-            models.Index(fields=["status", "heartbeat_at"], name="task_status_heartbeat"),
+            # The lease sweeper: running rows whose heartbeat is old.
+            models.Index(
+                fields=["heartbeat_at"],
+                name="task_running_heartbeat",
+                condition=Q(status="running"),
+            ),
             models.Index(fields=["status", "created_at"], name="task_status_created"),
-            models.Index(fields=["parent"], name="task_parent"),
             # Throughput and durations over the last hour (stats) and retention pruning.
-            models.Index(fields=["finished_at"], name="task_finished"),
+            models.Index(
+                fields=["finished_at"],
+                name="task_finished",
+                condition=Q(finished_at__isnull=False),
+            ),
             models.Index(fields=["schedule", "-created_at"], name="task_schedule_created"),
         ]
         constraints = [
@@ -212,7 +228,10 @@ class TaskEvent(models.Model):
     """One transition of a task, appended and never changed."""
 
     id = models.BigAutoField(primary_key=True)
-    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    # Indexed by taskevent_task_id (task, id) alone.
+    task = models.ForeignKey(
+        Task, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     at = models.DateTimeField(default=timezone.now)
     from_status = models.CharField(max_length=16, choices=TaskStatus.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=TaskStatus.choices)

@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from . import lifecycle, registry
 from .context import TaskCancelled, TaskContext
-from .db import CONNECTION_ERRORS, reconnecting
+from .db import CONNECTION_ERRORS, no_flush_wait, reconnecting
 from .models import ErrorKind, Task, TaskStatus
 
 logger = logging.getLogger(__name__)
@@ -273,7 +273,7 @@ class HeartbeatMonitor:
         ctx = beat.ctx
         base = Task.objects.filter(pk=ctx.task_id, status=TaskStatus.RUNNING, attempts=ctx.attempt)
         if renew:
-            base.update(heartbeat_at=now)
+            base.filter(no_flush_wait()).update(heartbeat_at=now)
         requested = list(base.values_list("cancel_requested_at", flat=True))
         if not requested:
             ctx.cancel_flag = True

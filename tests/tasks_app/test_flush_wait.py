@@ -1,0 +1,72 @@
+"""Which commits wait for the WAL flush: bookkeeping does not, results and submissions do."""
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from tasks_app import lifecycle, services
+from tasks_app.context import TaskContext
+from tasks_app.db import no_flush_wait_sql
+from tasks_app.models import Task, TaskStatus
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SET_CONFIG = "set_config('synchronous_commit', 'off', true)"
+
+
+def test_the_condition_turns_synchronous_commit_off_for_its_own_transaction_only():
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+        with transaction.atomic():
+            cursor.execute(f"SELECT 1 WHERE {SET_CONFIG} IS NOT NULL")
+            assert cursor.fetchone() == (1,)
+            cursor.execute("SHOW synchronous_commit")
+            assert cursor.fetchone()[0] == "off"
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_inside_a_callers_transaction_the_condition_is_plain_true():
+    assert no_flush_wait_sql() != "TRUE"
+    with transaction.atomic():
+        assert no_flush_wait_sql() == "TRUE"
+
+
+def test_queued_running_and_progress_skip_the_flush_but_success_waits_for_it(user):
+    task = Task.objects.create(owner=user, task_type="long_running", status=TaskStatus.PENDING)
+
+    with CaptureQueriesContext(connection) as queued:
+        assert lifecycle.mark_queued(task.id) is not None
+    with CaptureQueriesContext(connection) as claimed:
+        running = lifecycle.claim(task.id, worker="w1")
+    assert running is not None and running.status == TaskStatus.RUNNING
+    ctx = TaskContext.for_task(running, min_write_interval=0)
+    with CaptureQueriesContext(connection) as progress:
+        ctx.progress(40, "reading")
+    with CaptureQueriesContext(connection) as succeeded:
+        done = lifecycle.finish_succeeded(
+            task.id, attempt=running.attempts, result={"ok": True}, progress_fields={}
+        )
+    assert done.status == TaskStatus.SUCCEEDED
+
+    def skips_flush(ctx) -> bool:
+        return any(SET_CONFIG in q["sql"] for q in ctx.captured_queries)
+
+    assert skips_flush(queued)
+    assert skips_flush(claimed)
+    assert skips_flush(progress)
+    assert not skips_flush(succeeded)
+    row = Task.objects.get(pk=task.pk)
+    assert (row.status, row.progress, row.result) == (TaskStatus.SUCCEEDED, 100, {"ok": True})
+    # The condition changed nothing for this connection's later transactions.
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+
+
+def test_a_submission_commit_waits_for_the_flush(user):
+    with transaction.atomic(), CaptureQueriesContext(connection) as submitted:
+        services.task_submit(owner=user, task_type="long_running", params={})
+    assert any("INSERT INTO" in q["sql"] for q in submitted.captured_queries)
+    assert not any(SET_CONFIG in q["sql"] for q in submitted.captured_queries)
