@@ -70,6 +70,7 @@ class Broadcaster:
         self._script = None
         self._sender_pid: int | None = None
         self._queue: queue.SimpleQueue | None = None
+        self._unsent = 0  # events queued and not yet sent (guarded by _lock)
 
     def publish(self, *, task_id, owner_id, event: dict) -> None:
         """Queue the event for this process's sender thread; the caller never waits on Redis.
@@ -77,7 +78,25 @@ class Broadcaster:
         One thread sends everything the process publishes, in order, so a progress event
         queued before a status change still arrives (and is numbered) before it.
         """
-        self._sender().put((task_id, owner_id, event))
+        events = self._sender()
+        with self._lock:
+            self._unsent += 1
+        events.put((task_id, owner_id, event))
+
+    def publish_now(self, *, task_id, owner_id, event: dict) -> None:
+        """Send the event before returning, after everything this process queued before it.
+
+        For status changes: never overtaken by an older progress event, and out before the
+        caller goes on. With nothing queued it is sent from the caller's thread (one Redis
+        round trip, no hand-over to the sender thread and back).
+        """
+        with self._lock:
+            idle = self._sender_pid != os.getpid() or self._unsent == 0
+        if idle:
+            self.send(task_id=task_id, owner_id=owner_id, event=event)
+            return
+        self.publish(task_id=task_id, owner_id=owner_id, event=event)
+        self.flush()
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until every event queued so far has been sent."""
@@ -90,6 +109,7 @@ class Broadcaster:
             if self._sender_pid != os.getpid():
                 self._queue = queue.SimpleQueue()
                 self._sender_pid = os.getpid()
+                self._unsent = 0
                 threading.Thread(
                     target=self._send_queued,
                     args=(self._queue,),
@@ -105,7 +125,11 @@ class Broadcaster:
                 item.set()
                 continue
             task_id, owner_id, event = item
-            self.send(task_id=task_id, owner_id=owner_id, event=event)
+            try:
+                self.send(task_id=task_id, owner_id=owner_id, event=event)
+            finally:
+                with self._lock:
+                    self._unsent -= 1
 
     def _layer_config(self) -> dict:
         return settings.CHANNEL_LAYERS.get("default", {})

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
@@ -92,8 +93,12 @@ def record_event(task: Task, *, from_status: str, detail: dict | None = None) ->
     )
 
 
-def announce(task: Task, event_type: str | None = None, **extra) -> None:
-    """Broadcast the task's current state as a status (or terminal) event."""
+def announce(task: Task, event_type: str | None = None, *, wait: bool = True, **extra) -> None:
+    """Broadcast the task's current state as a status (or terminal) event.
+
+    `wait=False` only queues it for this process's sender thread: used for "running", which
+    only this process's later events (progress, the end) can follow, and those keep the order.
+    """
     event = {
         "type": event_type or _EVENT_TYPE_FOR_STATUS.get(task.status, "status"),
         "task_id": str(task.id),
@@ -109,10 +114,12 @@ def announce(task: Task, event_type: str | None = None, **extra) -> None:
         event["error"] = {"kind": task.error_kind, "message": task.error_message}
     elif task.status == TaskStatus.REVOKED:
         event["error"] = {"kind": ErrorKind.CANCELLED, "message": task.error_message}
-    # Through the same ordered queue as progress events, then waited for: a status change is
-    # never overtaken by an older progress event, and is out before the caller goes on.
-    broadcaster.publish(task_id=task.id, owner_id=task.owner_id, event=event)
-    broadcaster.flush()
+    if not wait:
+        broadcaster.publish(task_id=task.id, owner_id=task.owner_id, event=event)
+        return
+    # After any progress event this process queued before it, and out before the caller
+    # goes on.
+    broadcaster.publish_now(task_id=task.id, owner_id=task.owner_id, event=event)
 
 
 def summarize_result(result) -> object:
@@ -162,6 +169,46 @@ def _single_statement_paths() -> bool:
     return connection.vendor == "postgresql"
 
 
+def _columns(alias: str = "") -> str:
+    """The task table's columns by name, in model order: a statement that returns them keeps
+    its result type when a migration adds a column, so its prepared plan stays valid."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f'{prefix}"{f.column}"' for f in Task._meta.concrete_fields)
+
+
+def _returning_task(template: str, params: dict, **parts) -> Task | None:
+    """Run one single-statement transition; the task row it returned, or None.
+
+    These statements run for every task, so they skip what the ORM adds per call: they are
+    prepared on the connection (planned once, not on every run: 0.6 ms of a 1.1 ms claim) and
+    their row becomes a Task directly (RawQuerySet's column mapping cost another 0.6 ms).
+    Django's queries log still records them.
+    """
+    import psycopg
+
+    sql = template.format(columns=_columns(), columns_t=_columns("t"), **parts)
+    connection.ensure_connection()
+    prepare = engine_setting("PREPARED_STATEMENTS")
+    if prepare and connection.connection.prepare_threshold is None:
+        # Django leaves psycopg's preparing off (for poolers). Only server-side binding
+        # cursors like this one ever prepare; Django's own (client-side) cursors never do.
+        connection.connection.prepare_threshold = 5
+    started = time.monotonic()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql, params, prepare=prepare or None)
+        row = cursor.fetchone()
+    if connection.queries_logged:
+        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    if row is None:
+        return None
+    fields = Task._meta.concrete_fields
+    values = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, row, strict=True)
+    ]
+    return Task.from_db(connection.alias, [f.attname for f in fields], values)
+
+
 # The common claim — a queued (or pending) task nobody asked to cancel — as one statement:
 # lock, move to running, append the event and return the row, in one round trip, where the
 # general path (_claim) takes five and an ORM compile of each. Any other case (a retry, a
@@ -179,12 +226,12 @@ WITH prev AS (
     SET status = 'running', attempts = t.attempts + 1, started_at = %(now)s,
         heartbeat_at = %(now)s, finished_at = NULL, next_attempt_at = NULL, worker = %(worker)s
     FROM prev WHERE t.id = prev.id
-    RETURNING t.*, prev.status AS from_status
+    RETURNING {columns_t}, prev.status AS from_status
 ), event AS (
     INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
     SELECT id, %(now)s, from_status, 'running', attempts, %(detail)s FROM moved
 )
-SELECT * FROM moved
+SELECT {columns} FROM moved
 """
 
 
@@ -197,12 +244,10 @@ def _claim_queued(task_id, *, worker: str) -> Task | None:
         "worker": worker[:200],
         "detail": Jsonb({"worker": worker}),
     }
-    sql = _CLAIM_QUEUED_SQL.format(no_flush_wait=no_flush_wait_sql())
-    rows = list(Task.objects.raw(sql, params))
-    if not rows:
+    task = _returning_task(_CLAIM_QUEUED_SQL, params, no_flush_wait=no_flush_wait_sql())
+    if task is None:
         return None
-    task = rows[0]
-    transaction.on_commit(lambda: announce(task))
+    transaction.on_commit(lambda: announce(task, wait=False))
     return task
 
 
@@ -262,7 +307,7 @@ def _claim(task_id, *, worker: str = "") -> Task | None:
             ]
         )
         record_event(task, from_status=from_status, detail=detail)
-        transaction.on_commit(lambda: announce(task))
+        transaction.on_commit(lambda: announce(task, wait=False))
     return task
 
 
@@ -305,13 +350,13 @@ _QUEUE_SQL = """
 WITH moved AS (
     UPDATE tasks_app_task SET status = 'queued', queued_at = %(now)s
     WHERE id = %(id)s AND status = 'pending' AND {no_flush_wait}
-    RETURNING *
+    RETURNING {columns}
 ), event AS (
     INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
     SELECT id, %(now)s, 'pending', 'queued', attempts, jsonb_build_object('queue', queue)
     FROM moved
 )
-SELECT * FROM moved
+SELECT {columns} FROM moved
 """
 
 
@@ -326,11 +371,15 @@ def mark_queued(task_id) -> Task | None:
             updates={"queued_at": timezone.now()},
             detail={"queue": current},
         )
-    sql = _QUEUE_SQL.format(no_flush_wait=no_flush_wait_sql())
-    rows = list(reconnecting(Task.objects.raw, sql, {"id": str(task_id), "now": timezone.now()}))
-    if not rows:
+    task = reconnecting(
+        lambda: _returning_task(
+            _QUEUE_SQL,
+            {"id": str(task_id), "now": timezone.now()},
+            no_flush_wait=no_flush_wait_sql(),
+        )
+    )
+    if task is None:
         return None
-    task = rows[0]
     transaction.on_commit(lambda: announce(task))
     return task
 
@@ -344,12 +393,12 @@ WITH moved AS (
         steps = %(steps)s, result = %(result)s, finished_at = %(now)s,
         error_message = '', error_kind = '', traceback = ''
     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
-    RETURNING *
+    RETURNING {columns}
 ), event AS (
     INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
-    SELECT id, %(now)s, 'running', 'succeeded', attempts, '{}'::jsonb FROM moved
+    SELECT id, %(now)s, 'running', 'succeeded', attempts, '{{}}'::jsonb FROM moved
 )
-SELECT * FROM moved
+SELECT {columns} FROM moved
 """
 
 
@@ -364,10 +413,9 @@ def _succeed(task_id, *, attempt: int, result, progress_fields: dict) -> Task | 
         "steps": Jsonb(progress_fields.get("steps", [])),
         "result": Jsonb(result, dumps=lambda value: json.dumps(value, cls=DjangoJSONEncoder)),
     }
-    rows = list(Task.objects.raw(_SUCCEED_SQL, params))
-    if not rows:
+    task = _returning_task(_SUCCEED_SQL, params)
+    if task is None:
         return None
-    task = rows[0]
     transaction.on_commit(lambda: announce(task))
     _notify_on_commit(task)
     return task

@@ -245,6 +245,9 @@ CASEWORK = {
     "RETRY_BACKOFF_MAX": env.float("CASEWORK_RETRY_BACKOFF_MAX", default=3000.0),
     "INLINE_WORKERS": env.int("CASEWORK_INLINE_WORKERS", default=4),
     "SWEEP_INTERVAL_SECONDS": env.float("CASEWORK_SWEEP_INTERVAL_SECONDS", default=15.0),
+    # The per-task transitions (queued, claim, success) run as prepared statements on
+    # PostgreSQL. Turn off behind a transaction-pooling PgBouncer older than 1.21.
+    "PREPARED_STATEMENTS": env.bool("CASEWORK_PREPARED_STATEMENTS", default=True),
 }
 
 # --- Operations -----------------------------------------------------------------------------
