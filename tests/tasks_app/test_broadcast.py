@@ -53,3 +53,38 @@ def test_events_reach_task_and_user_groups_with_increasing_seq(clean_redis):
         ]
     )
     assert broadcaster.current_seq(task_id) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_status_event_sent_now_follows_the_events_queued_before_it(clean_redis):
+    """publish_now never overtakes queued progress events; idle, it sends on the caller's
+    thread and has the event numbered before it returns."""
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000002", 8
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(task_group(task_id), channel)
+        await asyncio.sleep(0.1)
+
+        def publish():
+            for p in range(1, 51):
+                broadcaster.publish(
+                    task_id=task_id, owner_id=owner_id, event={"type": "progress", "progress": p}
+                )
+            broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "completed"})
+            after_queued = broadcaster.current_seq(task_id)
+            broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "x"})
+            return after_queued, broadcaster.current_seq(task_id)
+
+        seqs = await asyncio.to_thread(publish)
+        got = [await asyncio.wait_for(layer.receive(channel), 2) for _ in range(52)]
+        await layer.flush()
+        return seqs, got
+
+    (after_queued, after_idle), got = asyncio.run(scenario())
+
+    assert (after_queued, after_idle) == (51, 52)
+    assert [m["seq"] for m in got] == list(range(1, 53))
+    assert [m["event"]["type"] for m in got[-2:]] == ["completed", "x"]
+    assert [m["event"]["progress"] for m in got[:50]] == list(range(1, 51))

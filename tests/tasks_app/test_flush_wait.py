@@ -70,3 +70,30 @@ def test_a_submission_commit_waits_for_the_flush(user):
         services.task_submit(owner=user, task_type="long_running", params={})
     assert any("INSERT INTO" in q["sql"] for q in submitted.captured_queries)
     assert not any(SET_CONFIG in q["sql"] for q in submitted.captured_queries)
+
+
+def _prepared(statement_start: str) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            [f"%{statement_start}%"],
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.parametrize("prepared", [True, False])
+def test_the_per_task_transitions_run_prepared_unless_turned_off(user, settings, prepared):
+    settings.CASEWORK = {**settings.CASEWORK, "PREPARED_STATEMENTS": prepared}
+    connection.close()
+    for _ in range(3):
+        task = Task.objects.create(owner=user, task_type="long_running", status="pending")
+        assert lifecycle.mark_queued(task.id).status == TaskStatus.QUEUED
+        running = lifecycle.claim(task.id, worker="w1")
+        done = lifecycle.finish_succeeded(
+            task.id, attempt=running.attempts, result=[1], progress_fields={}
+        )
+        assert (done.status, done.result, done.attempts) == (TaskStatus.SUCCEEDED, [1], 1)
+        assert done.owner_id == user.id and done.queued_at and done.started_at
+    assert _prepared("UPDATE tasks_app_task SET status = 'queued'") == int(prepared)
+    assert _prepared("UPDATE tasks_app_task AS t") == int(prepared)
+    assert _prepared("SET status = 'succeeded'") == int(prepared)
