@@ -26,7 +26,7 @@ def days_ago(days: float):
 
 
 @override_settings(CASEWORK_RETENTION_DAYS={"default": 30, "example": 1})
-def test_prune_deletes_only_finished_unheld_tasks_past_their_types_retention(user):
+def test_prune_deletes_only_finished_unheld_tasks_past_their_types_retention(user, prune_path):
     old = finished_task(owner=user, finished_at=days_ago(31))
     TaskEvent.objects.create(task=old, from_status="running", to_status="succeeded")
     held = finished_task(owner=user, finished_at=days_ago(400), legal_hold=True)
@@ -50,7 +50,7 @@ def test_prune_deletes_only_finished_unheld_tasks_past_their_types_retention(use
     assert example_old.id not in remaining
 
 
-def test_prune_works_in_chunks_and_a_dry_run_deletes_nothing(user):
+def test_prune_works_in_chunks_and_a_dry_run_deletes_nothing(user, prune_path):
     for _ in range(7):
         finished_task(owner=user, finished_at=days_ago(40))
     chunks = []
@@ -62,7 +62,7 @@ def test_prune_works_in_chunks_and_a_dry_run_deletes_nothing(user):
     assert (report.tasks, chunks, Task.objects.count()) == (7, [3, 3, 1], 0)
 
 
-def test_prune_with_one_cut_off_and_celery_results(user, settings):
+def test_prune_with_one_cut_off_and_celery_results(user, settings, prune_path):
     settings.CELERY_RESULT_EXPIRES = 3600
     finished_task(owner=user, finished_at=NOW - timedelta(hours=13))
     keep = finished_task(owner=user, finished_at=NOW - timedelta(hours=11))
@@ -99,6 +99,104 @@ def test_prune_removes_the_files_of_rows_that_cascade_from_the_task(
     assert (report.tasks, report.files) == (1, 1)
     assert not Artifact.objects.exists()
     assert not path.exists()
+
+
+@pytest.fixture(params=["sql", "orm"])
+def prune_path(request, monkeypatch):
+    """Each retention test below runs on the one-statement path and on Django's collector."""
+    if request.param == "orm":
+        monkeypatch.setattr(maintenance, "_set_based", lambda: False)
+    else:
+        assert maintenance._set_based()
+    return request.param
+
+
+def test_prune_unlinks_children_and_documents_and_deletes_cascaded_rows_with_files(
+    user, settings, tmp_path, prune_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+
+    from documents.models import Document, Export
+    from litigation.models import Artifact
+
+    settings.MEDIA_ROOT = tmp_path
+    old = finished_task(owner=user, finished_at=days_ago(60))
+    for status in ("queued", "running", "succeeded"):
+        TaskEvent.objects.create(task=old, to_status=status)
+    old_child = finished_task(owner=user, finished_at=days_ago(50), parent=old)
+    new_child = finished_task(owner=user, finished_at=days_ago(1), parent=old)
+    grandchild = finished_task(owner=user, finished_at=days_ago(1), parent=old_child)
+    kept = finished_task(owner=user, finished_at=days_ago(2))
+    TaskEvent.objects.create(task=kept, to_status="succeeded")
+    document = Document.objects.create(owner=user, title="d", ingest_task=old)
+    export = Export(owner=user, task=old, expires_at=NOW)
+    export.file.save("a.zip", ContentFile(b"zip"), save=True)
+    artifact = Artifact(task=old_child, kind="report", format="md")
+    artifact.file.save("r.md", ContentFile(b"# r"), save=True)
+    kept_artifact = Artifact(task=kept, kind="report", format="md")
+    kept_artifact.file.save("k.md", ContentFile(b"# k"), save=True)
+    paths = [tmp_path / f.file.name for f in (export, artifact, kept_artifact)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        report = maintenance.prune_expired(now=NOW)
+
+    assert (report.tasks, report.files) == (2, 2)
+    assert set(Task.objects.values_list("id", "parent_id")) == {
+        (new_child.id, None),
+        (grandchild.id, None),
+        (kept.id, None),
+    }
+    assert list(TaskEvent.objects.values_list("task_id", flat=True)) == [kept.id]
+    document.refresh_from_db()
+    assert document.ingest_task_id is None
+    assert not Export.objects.exists()
+    assert list(Artifact.objects.values_list("pk", flat=True)) == [kept_artifact.pk]
+    assert [path.exists() for path in paths] == [False, False, True]
+
+
+def test_a_rolled_back_prune_keeps_rows_and_files(
+    user, settings, tmp_path, prune_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.base import ContentFile
+    from django.db import transaction
+
+    from litigation.models import Artifact
+
+    settings.MEDIA_ROOT = tmp_path
+    old = finished_task(owner=user, finished_at=days_ago(60))
+    artifact = Artifact(task=old, kind="report", format="md")
+    artifact.file.save("r.md", ContentFile(b"# r"), save=True)
+
+    class Abort(Exception):
+        pass
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(Abort), transaction.atomic():
+            assert maintenance.prune_expired(now=NOW).tasks == 1
+            raise Abort
+
+    assert callbacks == []
+
+    assert list(Task.objects.values_list("id", flat=True)) == [old.id]
+    assert Artifact.objects.get().task_id == old.id
+    assert (tmp_path / artifact.file.name).exists()
+
+
+def test_a_large_prune_analyses_the_task_table(user, prune_path, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):
+        finished_task(owner=user, finished_at=days_ago(40))
+    monkeypatch.setattr(maintenance, "ANALYZE_AFTER", 3)
+    with CaptureQueriesContext(connection) as small:
+        maintenance.prune_expired(now=NOW, older_than=timedelta(days=400))
+    with CaptureQueriesContext(connection) as large:
+        assert maintenance.prune_expired(now=NOW, chunk=2).tasks == 3
+
+    analyse = "ANALYZE tasks_app_task"
+    assert [q["sql"] for q in small.captured_queries if q["sql"] == analyse] == []
+    assert [q["sql"] for q in large.captured_queries if q["sql"] == analyse] == [analyse]
 
 
 # --- hourly roll-up -------------------------------------------------------------------------
