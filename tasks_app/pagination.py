@@ -1,9 +1,9 @@
 """Limit/offset pagination that never counts a whole table.
 
-DRF's paginator runs COUNT(*) over the filtered queryset on every page; on a million rows
-that alone takes most of a second. Here the count stops at COUNT_CAP rows (a COUNT over a
-LIMITed subquery); past it the response says `count_capped: true` and `count` is the cap.
-`skip` is accepted for `offset`, as the users' older clients send it.
+DRF's paginator runs COUNT(*) over the filtered queryset on every page, however many rows
+match. Here the count stops at COUNT_CAP rows (a COUNT over a LIMITed subquery); past it the
+response says `count_capped: true` and `count` is the cap. `skip` is accepted for `offset`, as
+the users' older clients send it.
 """
 
 from django.db.models import QuerySet
@@ -12,7 +12,12 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
-COUNT_CAP = 10_000
+# The count reads up to COUNT_CAP + 1 matching rows, so its cost grows with the cap, not with
+# the table. On 1,000,000 tasks, `status=failed&task_type=add` (~10,000 matches; EXPLAIN
+# ANALYZE, median of 7): capped at 10,000 it is a bitmap AND of the status and type indexes
+# over ~8,500 heap pages, 85 ms — more than counting every match (75 ms); capped at 1,000 the
+# planner stops a scan after the 1,001st match, 20 ms. A page of 20 rows takes 2 ms.
+COUNT_CAP = 1_000
 
 
 class CappedLimitOffsetPagination(LimitOffsetPagination):

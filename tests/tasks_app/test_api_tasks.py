@@ -282,6 +282,18 @@ def test_list_count_stops_at_the_cap(api, user, monkeypatch):
     assert body["next"] is not None
 
 
+@pytest.mark.parametrize(("rows", "count", "capped"), [(1000, 1000, False), (1001, 1000, True)])
+def test_list_counts_exactly_up_to_1000_matching_rows(api, user, rows, count, capped):
+    Task.objects.bulk_create(
+        Task(owner=user, name=f"t{i}", task_type="add", status=TaskStatus.FAILED)
+        for i in range(rows)
+    )
+
+    body = api.get(TASKS, {"status": "failed", "task_type": "add", "limit": 1}).json()
+
+    assert (body["count"], body["count_capped"], len(body["results"])) == (count, capped, 1)
+
+
 def test_list_filters_by_status_list_type_priority_queue_dates_and_search(api, user):
     now = timezone.now()
     old = submit(user, name="old report")
@@ -350,7 +362,7 @@ def test_the_list_never_counts_the_whole_table(api, user, django_capture_on_comm
 
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1
-    assert "LIMIT 10001" in counts[0]
+    assert "LIMIT 1001" in counts[0]
     assert all('"result"' not in q["sql"] for q in queries.captured_queries)
 
 
