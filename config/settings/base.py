@@ -176,6 +176,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env.str("CACHE_URL", default=REDIS_URL),
         "KEY_PREFIX": "casework",
+        # JSON instead of Django's default pickle (tasks_app/cache_serializer.py).
+        "OPTIONS": {"serializer": "tasks_app.cache_serializer.JSONSerializer"},
     }
 }
 

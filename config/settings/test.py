@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-deployment")
 
 from .base import *  # noqa: E402, F403
-from .base import CASEWORK, CHANNEL_LAYER_BACKENDS, STORAGES, env  # noqa: E402
+from .base import CACHES, CASEWORK, CHANNEL_LAYER_BACKENDS, STORAGES, env  # noqa: E402
 
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
@@ -25,6 +25,7 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "casework-test",
+        "OPTIONS": CACHES["default"]["OPTIONS"],
     }
 }
 CHANNELS_HOST = {"address": REDIS_URL, "max_connections": 1000}
