@@ -15,10 +15,14 @@ from functools import cached_property
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
+from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Paginator
 from django.core.serializers.json import DjangoJSONEncoder
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 from django_celery_beat import admin as beat_admin
 from django_celery_beat.models import PeriodicTask
 from rest_framework import serializers
@@ -37,6 +41,24 @@ class CappedCountPaginator(Paginator):
     def count(self) -> int:
         # Unordered, so PostgreSQL need not sort the matching rows to count them.
         return min(self.object_list.order_by()[: COUNT_CAP + 1].count(), COUNT_CAP)
+
+
+class TaskChangeList(ChangeList):
+    """Links each row to its change page without a URL resolver call per row."""
+
+    @cached_property
+    def _change_url(self) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[_URL_PLACEHOLDER],
+            current_app=self.model_admin.admin_site.name,
+        )
+
+    def url_for_result(self, result) -> str:
+        return self._change_url.replace(_URL_PLACEHOLDER, quote(str(result.pk)))
+
+
+_URL_PLACEHOLDER = "00000000-0000-0000-0000-000000000000"
 
 
 class TaskTypeFilter(admin.SimpleListFilter):
@@ -201,7 +223,22 @@ class TaskAdmin(admin.ModelAdmin):
         actions.pop("delete_selected", None)
         return actions
 
+    def get_changelist(self, request, **kwargs):
+        return TaskChangeList
+
     # --- columns -----------------------------------------------------------------------------
+
+    # The changelist's rows cost more to render than to read (4 queries, ~2 ms, for 50 rows of
+    # 1,000,000): Django renders each row's checkbox through a form widget template and
+    # reverses each row's URL, a third of the page's time in pyinstrument. The same markup,
+    # written directly:
+    def action_checkbox(self, task: Task) -> str:
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            task.pk,
+            format_html(_("Select this object for an action - {}"), task),
+        )
 
     @admin.display(description="progress")
     def progress_bar(self, task: Task) -> str:

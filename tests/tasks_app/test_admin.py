@@ -50,6 +50,18 @@ def test_changelist_shows_progress_and_duration(admin_client, user):
     assert " s</td>" in html  # the duration column
 
 
+def test_changelist_rows_render_djangos_checkbox_and_change_link(admin_client, user):
+    from django.contrib.admin import ModelAdmin
+
+    task = in_status(user, TaskStatus.FAILED, name="odd <name>")
+    djangos_checkbox = ModelAdmin(Task, admin.site).action_checkbox(task)
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert str(djangos_checkbox) in html
+    assert f'<a href="{change_url(task)}">odd &lt;name&gt;</a>' in html
+
+
 def test_changelist_queries_are_bounded_and_never_count_the_table(admin_client, user):
     for i in range(30):
         submit(user, name=f"t{i}")
