@@ -362,8 +362,21 @@ def test_the_list_never_counts_the_whole_table(api, user, django_capture_on_comm
 
     counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
     assert len(counts) == 1
-    assert "LIMIT 1001" in counts[0]
+    assert counts[0].endswith('ORDER BY "tasks_app_task"."created_at" DESC LIMIT 1001) subquery')
     assert all('"result"' not in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_list_in_another_order_is_counted_unordered(api, user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    submit(user)
+    with CaptureQueriesContext(connection) as queries:
+        assert api.get(TASKS, {"ordering": "name"}).json()["count"] == 1
+
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"].upper()]
+    assert len(counts) == 1
+    assert "ORDER BY" not in counts[0] and "LIMIT 1001" in counts[0]
 
 
 # --- detail, status, result, events -------------------------------------------------------------
