@@ -79,6 +79,24 @@ def prepare_rows(user):
     return task
 
 
+def finish_submitted(user) -> None:
+    """Finish the tasks a write round left queued, as workers would have.
+
+    No worker runs here, so without this every submit round would leave its tasks active,
+    and the active-task cap's bounded count (CASEWORK_MAX_ACTIVE_TASKS_PER_USER, 200 in the
+    product, lifted for the load generator) would count thousands of rows per submit — work
+    no production submit does. Outside the timed loads.
+    """
+    from django.utils import timezone
+
+    from tasks_app.models import Task, TaskStatus
+
+    Task.objects.filter(owner=user, status__in=TaskStatus.active()).update(
+        status=TaskStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+    flush_broker()
+
+
 def requests_for(task_id, token: str) -> dict:
     auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     post = {**auth, "Content-Type": "application/json"}
@@ -131,6 +149,8 @@ def main() -> None:
                         ).summary()
                         key = f"{kind}|{concurrency}|{endpoint}"
                         runs.setdefault(key, []).append(result)
+                        if endpoint in WRITES:
+                            finish_submitted(user)
                         print(f"[{repeat + 1}/{args.repeats}] {key}: {result}", flush=True)
     finally:
         for server in servers.values():

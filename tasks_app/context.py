@@ -4,20 +4,32 @@ Progress is broadcast at most every PROGRESS_BROADCAST_INTERVAL and written to t
 every PROGRESS_MIN_INTERVAL (≤ 4 writes/s), always on a step change and at the end. Writes
 are guarded by the attempt this process owns and by the absence of a cancel request, so a
 write that matches nothing tells the body to stop.
+
+The throttled writes are made by one writer thread per process (ProgressWriter), so a
+progress() call never waits for the database: a write after 100 ms of quiet took 2–6 ms on the
+caller's thread, which at 10 calls/s made the mean call cost 2 ms. Step changes, plans and
+checkpoints are still written before the call returns; inside a caller's own transaction
+every write is (another connection could not see the row).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
+from django.db import connection
 from django.utils import timezone
 
 from .broadcast import broadcaster
-from .db import no_flush_wait, reconnecting
+from .db import CONNECTION_ERRORS, no_flush_wait, reconnecting
 from .models import Task, TaskStatus
+
+logger = logging.getLogger(__name__)
 
 PROGRESS_BROADCAST_INTERVAL = 0.05
 
@@ -136,7 +148,12 @@ class TaskContext:
         self._emit("step", force=True)
 
     def progress(self, percent: float | None = None, message: str | None = None) -> None:
-        """Report progress: the whole task's percent, or the current step's inside a step."""
+        """Report progress: the whole task's percent, or the current step's inside a step.
+
+        Raises TaskCancelled once the task was cancelled (seen by a write or the heartbeat).
+        """
+        if self.cancel_flag:
+            raise TaskCancelled("the task was cancelled or is no longer owned by this attempt")
         if message is not None:
             self.message = str(message)[:500]
         if percent is not None:
@@ -209,8 +226,10 @@ class TaskContext:
             if event_type == "step" or force:
                 event["steps"] = [s.as_json() for s in self.steps]
             broadcaster.publish(task_id=self.task_id, owner_id=self.owner_id, event=event)
-        if force or self._due_for_write():
+        if force:
             self._persist(force=True)
+        elif self._due_for_write():
+            self._persist_soon()
 
     def progress_fields(self) -> dict:
         return {
@@ -219,9 +238,21 @@ class TaskContext:
             "steps": [s.as_json() for s in self.steps],
         }
 
+    def _persist_soon(self) -> None:
+        """A throttled write: handed to this process's writer thread, unless the caller is
+        inside a transaction of its own."""
+        if connection.in_atomic_block:
+            self._persist(force=True)
+            return
+        self._last_write = time.monotonic()
+        self._dirty = False
+        progress_writer.submit(self, {**self.progress_fields(), "heartbeat_at": timezone.now()})
+
     def _persist(self, *, force: bool = False, check: bool = True, extra: dict | None = None):
         if not force and not self._dirty:
             return
+        # A write handed to the writer thread and not yet made is older than this one.
+        progress_writer.settle(self)
         self._last_write = time.monotonic()
         self._dirty = False
         filters = {"pk": self.task_id, "status": TaskStatus.RUNNING, "attempts": self.attempt}
@@ -237,3 +268,68 @@ class TaskContext:
         if not updated and check:
             self.cancel_flag = True
             raise TaskCancelled("the task was cancelled or is no longer owned by this attempt")
+
+
+class ProgressWriter:
+    """One thread per process writing the latest throttled progress of each running task.
+
+    A task's newer fields replace its older ones not yet written. A write that matches no
+    row (cancelled, or the attempt is no longer this process's) sets the task's cancel flag,
+    and its next progress() or check_cancelled() raises TaskCancelled.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._pending: dict[int, tuple[TaskContext, dict]] = {}
+        self._writing: set[int] = set()
+        self._pid: int | None = None
+
+    def submit(self, ctx: TaskContext, fields: dict) -> None:
+        with self._cond:
+            if self._pid != os.getpid():
+                self._pending, self._writing, self._pid = {}, set(), os.getpid()
+                threading.Thread(target=self._run, name="casework-progress", daemon=True).start()
+            self._pending[id(ctx)] = (ctx, fields)
+            self._cond.notify_all()
+
+    def settle(self, ctx: TaskContext) -> None:
+        """Drop the task's unwritten fields and wait out a write of them in progress."""
+        with self._cond:
+            self._pending.pop(id(ctx), None)
+            while id(ctx) in self._writing:
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                key, (ctx, fields) = self._pending.popitem()
+                self._writing.add(key)
+            try:
+                self._write(ctx, fields)
+            except CONNECTION_ERRORS:
+                logger.warning("progress of task %s not written", ctx.task_id, exc_info=True)
+            except Exception:  # noqa: BLE001 - the writer outlives any one task's bad write
+                logger.exception("progress of task %s not written", ctx.task_id)
+            finally:
+                with self._cond:
+                    self._writing.discard(key)
+                    self._cond.notify_all()
+
+    @staticmethod
+    def _write(ctx: TaskContext, fields: dict) -> None:
+        updated = reconnecting(
+            lambda: Task.objects.filter(
+                no_flush_wait(),
+                pk=ctx.task_id,
+                status=TaskStatus.RUNNING,
+                attempts=ctx.attempt,
+                cancel_requested_at__isnull=True,
+            ).update(**fields)
+        )
+        if not updated:
+            ctx.cancel_flag = True
+
+
+progress_writer = ProgressWriter()

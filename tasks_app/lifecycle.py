@@ -8,6 +8,7 @@ second finds the status already moved and does nothing, so the first committed w
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -169,11 +170,17 @@ def _single_statement_paths() -> bool:
     return connection.vendor == "postgresql"
 
 
+@functools.cache
 def _columns(alias: str = "") -> str:
     """The task table's columns by name, in model order: a statement that returns them keeps
     its result type when a migration adds a column, so its prepared plan stays valid."""
     prefix = f"{alias}." if alias else ""
     return ", ".join(f'{prefix}"{f.column}"' for f in Task._meta.concrete_fields)
+
+
+@functools.cache
+def _statement(template: str, **parts) -> str:
+    return template.format(columns=_columns(), columns_t=_columns("t"), **parts)
 
 
 def _returning_task(template: str, params: dict, **parts) -> Task | None:
@@ -186,7 +193,7 @@ def _returning_task(template: str, params: dict, **parts) -> Task | None:
     """
     import psycopg
 
-    sql = template.format(columns=_columns(), columns_t=_columns("t"), **parts)
+    sql = _statement(template, **parts)
     connection.ensure_connection()
     prepare = engine_setting("PREPARED_STATEMENTS")
     if prepare and connection.connection.prepare_threshold is None:

@@ -43,7 +43,7 @@ def test_queued_running_and_progress_skip_the_flush_but_success_waits_for_it(use
     assert running is not None and running.status == TaskStatus.RUNNING
     ctx = TaskContext.for_task(running, min_write_interval=0)
     with CaptureQueriesContext(connection) as progress:
-        ctx.progress(40, "reading")
+        ctx.plan(["read", "write"])  # a plan is written before the call returns
     with CaptureQueriesContext(connection) as succeeded:
         done = lifecycle.finish_succeeded(
             task.id, attempt=running.attempts, result={"ok": True}, progress_fields={}

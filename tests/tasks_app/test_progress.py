@@ -1,11 +1,13 @@
 """Progress reporting: step roll-up, throttled writes, cancellation through writes."""
 
+import time
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tasks_app import lifecycle, runner, services
-from tasks_app.context import TaskCancelled, TaskContext
+from tasks_app.context import ProgressWriter, TaskCancelled, TaskContext, progress_writer
 from tasks_app.models import Task, TaskStatus
 
 pytestmark = pytest.mark.django_db
@@ -97,3 +99,49 @@ def test_async_bodies_share_one_event_loop_per_process(user, clean_redis):
 
     assert [r["double"] for r in results] == [2, 4]
     assert results[0]["loop"] == results[1]["loop"] == id(runner.process_event_loop())
+
+
+@pytest.mark.django_db(transaction=True)
+class TestProgressWriterThread:
+    """Outside a transaction the throttled writes are made by the writer thread."""
+
+    @pytest.fixture
+    def ctx(self, user):
+        task = Task.objects.create(owner=user, task_type="long_running", status="queued")
+        running = lifecycle.claim(task.id, worker="w1")
+        return TaskContext.for_task(running, min_write_interval=0)
+
+    def test_a_progress_call_never_touches_the_database_on_the_callers_thread(self, ctx):
+        with CaptureQueriesContext(connection) as caller:
+            for percent in range(1, 201):
+                ctx.progress(percent / 2, f"page {percent}")
+        assert caller.captured_queries == []
+        progress_writer.settle(ctx)
+        ctx._persist(force=True)  # the final state, as the end of a step writes it
+        row = Task.objects.get(pk=ctx.task_id)
+        assert (row.progress, row.progress_message) == (100, "page 200")
+
+    def test_the_writer_keeps_only_the_newest_unwritten_fields(self, ctx, monkeypatch):
+        written = []
+        real_write = ProgressWriter._write
+
+        def counting_write(task_ctx, fields):
+            written.append(fields["progress"])
+            real_write(task_ctx, fields)
+
+        monkeypatch.setattr(ProgressWriter, "_write", staticmethod(counting_write))
+        for percent in range(1, 2001):
+            ctx.progress(percent / 20)
+        progress_writer.settle(ctx)
+        assert 1 <= len(written) < 200  # 2,000 calls, far fewer writes
+        assert written == sorted(written)  # never an older state after a newer one
+        assert Task.objects.get(pk=ctx.task_id).progress == written[-1]
+
+    def test_a_cancel_seen_by_the_writer_stops_the_body_at_its_next_call(self, ctx, user):
+        services.task_cancel(task=Task.objects.get(pk=ctx.task_id), by=user)
+        ctx.progress(10)  # handed to the writer, whose guarded write now matches nothing
+        deadline = time.monotonic() + 5
+        while not ctx.cancel_flag and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with pytest.raises(TaskCancelled):
+            ctx.progress(20)
