@@ -102,8 +102,27 @@ class UpdateCounter:
 def writes_per_second(owner, rate: int | None, seconds: float) -> dict:
     from django.db import connection
 
+    from tasks_app.context import ProgressWriter, progress_writer
+
     ctx = running_context(owner)
     counter = UpdateCounter()
+    # Throttled writes are made by the process's writer thread on its own connection.
+    real_write = ProgressWriter._write
+
+    def counted_write(task_ctx, fields):
+        counter.updates += 1
+        real_write(task_ctx, fields)
+
+    ProgressWriter._write = staticmethod(counted_write)
+    try:
+        _drive(ctx, counter, rate, seconds, connection)
+    finally:
+        progress_writer.settle(ctx)
+        ProgressWriter._write = staticmethod(real_write)
+    return counter.result
+
+
+def _drive(ctx, counter, rate, seconds, connection) -> None:
     calls = 0
     in_calls = 0.0
     with connection.execute_wrapper(counter):
@@ -115,7 +134,7 @@ def writes_per_second(owner, rate: int | None, seconds: float) -> dict:
             calls += 1
             if rate:
                 time.sleep(max(0.0, calls / rate - (time.perf_counter() - started)))
-    return {
+    counter.result = {
         "rate": rate or "max",
         "calls_per_s": round(calls / elapsed),
         "db_writes_per_s": round(counter.updates / elapsed, 2),
