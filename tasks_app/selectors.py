@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncMinute
 from django.http import Http404
@@ -243,12 +244,36 @@ def _minutes(since, now, counts: dict) -> list[dict]:
     return minutes
 
 
+# Mean and nearest-rank p95 per type over the sample, computed by PostgreSQL: reading the
+# 20,000 rows' two timestamps into Python cost 35 ms of parsing alone (stats on 1M rows).
+_DURATIONS_SQL = """
+SELECT task_type, count(*), avg(seconds), percentile_disc(0.95) WITHIN GROUP (ORDER BY seconds)
+FROM (
+    SELECT task_type, GREATEST(0, EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds
+    FROM ({sample}) AS sample
+) AS durations
+GROUP BY task_type ORDER BY task_type
+"""
+
+
 def _durations(finished: QuerySet[Task]) -> dict:
     rows = (
         finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False)
         .order_by("-finished_at")
         .values_list("task_type", "started_at", "finished_at")[:STATS_DURATION_SAMPLE]
     )
+    if connection.vendor == "postgresql":
+        sample, params = rows.query.sql_with_params()
+        with connection.cursor() as cursor:
+            cursor.execute(_DURATIONS_SQL.format(sample=sample), params)
+            return {
+                task_type: {
+                    "count": count,
+                    "mean_seconds": round(float(mean), 3),
+                    "p95_seconds": round(float(p95), 3),
+                }
+                for task_type, count, mean, p95 in cursor.fetchall()
+            }
     by_type: dict[str, list[float]] = defaultdict(list)
     for task_type, started, ended in rows:
         by_type[task_type].append(max(0.0, (ended - started).total_seconds()))

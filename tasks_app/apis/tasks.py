@@ -58,7 +58,7 @@ class TaskListCreateApi(SubmitApi):
         tags=TAGS,
         operation_id="tasks_list",
         summary="List tasks",
-        description="Newest first, stable across pages. `count` stops at 10,000 "
+        description="Newest first, stable across pages. `count` stops at 1,000 "
         "(`count_capped: true` beyond); page with `limit` and `offset` (or `skip`).",
         responses={200: TaskListSerializer(many=True), **errors(400, 401)},
     )
