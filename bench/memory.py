@@ -3,8 +3,8 @@
 A Casework worker (prefork -c 2) runs `bench.noop` tasks queued in bulk (rows as queued, one
 publish each). RSS of the whole worker (main process + pool children, psutil) is read once 100
 tasks have finished and again after 10,000. Two settings, interleaved:
-- `recycled`: the product's worker_max_tasks_per_child=100 (children are replaced, so their
-  growth is bounded by design);
+- `product`: the product's settings (a child is replaced after 10,000 tasks or once past
+  512 MiB: worker_max_tasks_per_child / worker_max_memory_per_child);
 - `not_recycled`: --max-tasks-per-child 1000000, to see whether a child itself grows per task.
 
     .venv/bin/python -m bench.memory [--tasks 10000] [--repeats 3]
@@ -32,7 +32,7 @@ from bench.common import (
 )
 from bench.priority import reset
 
-VARIANTS = {"recycled": (), "not_recycled": ("--max-tasks-per-child", "1000000")}
+VARIANTS = {"product": (), "not_recycled": ("--max-tasks-per-child", "1000000")}
 
 
 def queue_noops(owner, n: int) -> None:

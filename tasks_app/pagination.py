@@ -18,6 +18,10 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 # over ~8,500 heap pages, 85 ms — more than counting every match (75 ms); capped at 1,000 the
 # planner stops a scan after the 1,001st match, 20 ms. A page of 20 rows takes 2 ms.
 COUNT_CAP = 1_000
+# Deeper than this, narrow the filter (created_before) instead: PostgreSQL reads and drops
+# every skipped row, and an offset past 2**63 - 1 does not even fit its bigint (a 500 that
+# schemathesis found).
+MAX_OFFSET = 1_000_000
 
 
 class CappedLimitOffsetPagination(LimitOffsetPagination):
@@ -26,7 +30,8 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
     skip_query_param = "skip"
     count_cap = COUNT_CAP
     count_order = "-created_at"
-    offset_query_description = "Rows to skip before the page."
+    max_offset = MAX_OFFSET
+    offset_query_description = f"Rows to skip before the page (at most {MAX_OFFSET:,})."
 
     def paginate_queryset(self, queryset: QuerySet, request, view=None):
         self.request = request
@@ -65,13 +70,24 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         except ValueError:
             offset = -1
         if offset < 0:
-            name = (
-                self.offset_query_param
-                if self.offset_query_param in request.query_params
-                else self.skip_query_param
+            raise ValidationError(
+                {self._offset_name(request): ["A non-negative integer is required."]}
             )
-            raise ValidationError({name: ["A non-negative integer is required."]})
+        if offset > self.max_offset:
+            raise ValidationError(
+                {
+                    self._offset_name(request): [
+                        f"At most {self.max_offset:,}; narrow the list with a filter "
+                        "(created_before, status, task_type) to reach older rows."
+                    ]
+                }
+            )
         return offset
+
+    def _offset_name(self, request) -> str:
+        if self.offset_query_param in request.query_params:
+            return self.offset_query_param
+        return self.skip_query_param
 
     def get_limit(self, request) -> int:
         raw = request.query_params.get(self.limit_query_param)
@@ -144,13 +160,15 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
                 parameter["description"] = (
                     f"Rows per page (default {self.default_limit}, at most {self.max_limit})."
                 )
+            if parameter["name"] == self.offset_query_param:
+                parameter["schema"] = {**parameter["schema"], "maximum": self.max_offset}
         parameters.append(
             {
                 "name": self.skip_query_param,
                 "required": False,
                 "in": "query",
                 "description": f"Alias of `{self.offset_query_param}`.",
-                "schema": {"type": "integer", "minimum": 0},
+                "schema": {"type": "integer", "minimum": 0, "maximum": self.max_offset},
             }
         )
         return parameters

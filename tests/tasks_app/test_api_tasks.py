@@ -282,6 +282,16 @@ def test_list_count_stops_at_the_cap(api, user, monkeypatch):
     assert body["next"] is not None
 
 
+@pytest.mark.parametrize("param", ["offset", "skip"])
+@pytest.mark.parametrize("value", ["1000001", "4740901750091816273455349760"])
+def test_an_offset_past_the_deepest_page_is_a_400_naming_it(api, user, param, value):
+    response = api.get(TASKS, {param: value})
+
+    assert response.status_code == 400, response.content
+    assert param in response.json()["fields"]
+    assert api.get(TASKS, {param: "1000000"}).status_code == 200
+
+
 @pytest.mark.parametrize(("rows", "count", "capped"), [(1000, 1000, False), (1001, 1000, True)])
 def test_list_counts_exactly_up_to_1000_matching_rows(api, user, rows, count, capped):
     Task.objects.bulk_create(
