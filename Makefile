@@ -20,7 +20,7 @@ bench:
 ## bench-quick: the same set, smaller (~25 min); still interleaved, median of 3
 bench-quick:
 	$(RUN) bench.progress --calls 1000 --repeats 3
-	$(RUN) bench.throughput --tasks 1000 --repeats 3
+	$(RUN) bench.throughput --tasks 3000 --repeats 3
 	$(RUN) bench.priority --backlog 10000 --repeats 3 --samples 2
 	$(RUN) bench.api --seconds 1.5 --repeats 3 --clients 1,16,64
 	$(RUN) bench.scale --seconds 2 --repeats 3 --prune-rows 20000
