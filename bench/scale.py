@@ -480,8 +480,9 @@ def main() -> None:
             ],
         )
         + "\n`chunked_sql_delete` is bench/scale.py's chunked delete by id; "
-        "`maintenance_prune_expired` is tasks_app.maintenance.prune_expired (Django's delete "
-        "collector per chunk), measured when that module is in the tree.\n" + f"\n{host_note()}\n"
+        "`maintenance_prune_expired` is tasks_app.maintenance.prune_expired (one SQL statement "
+        "per chunk on PostgreSQL), measured when that module is in the tree.\n"
+        + f"\n{host_note()}\n"
     )
     if args.baseline_rows:
         markdown = markdown.replace("empty", f"{args.baseline_rows:,}-row")
