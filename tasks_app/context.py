@@ -246,7 +246,7 @@ class TaskContext:
             return
         self._last_write = time.monotonic()
         self._dirty = False
-        progress_writer.submit(self, {**self.progress_fields(), "heartbeat_at": timezone.now()})
+        progress_writer.submit(self, self._row_fields())
 
     def _persist(self, *, force: bool = False, check: bool = True, extra: dict | None = None):
         if not force and not self._dirty:
@@ -255,19 +255,27 @@ class TaskContext:
         progress_writer.settle(self)
         self._last_write = time.monotonic()
         self._dirty = False
+        if not self.write_row({**self._row_fields(), **(extra or {})}, check=check) and check:
+            raise TaskCancelled("the task was cancelled or is no longer owned by this attempt")
+
+    def _row_fields(self) -> dict:
+        return {**self.progress_fields(), "heartbeat_at": timezone.now()}
+
+    def write_row(self, fields: dict, *, check: bool = True) -> bool:
+        """The guarded write of this attempt's row; False if it matched no row.
+
+        With `check`, a cancel request also makes it match nothing, and sets the cancel flag.
+        Progress is bookkeeping: its commit does not wait for the WAL flush (db.no_flush_wait).
+        """
         filters = {"pk": self.task_id, "status": TaskStatus.RUNNING, "attempts": self.attempt}
         if check:
             filters["cancel_requested_at__isnull"] = True
-        # Progress is bookkeeping: its commit does not wait for the WAL flush (db.no_flush_wait).
         updated = reconnecting(
-            lambda **fields: Task.objects.filter(no_flush_wait(), **filters).update(**fields),
-            **self.progress_fields(),
-            heartbeat_at=timezone.now(),
-            **(extra or {}),
+            lambda: Task.objects.filter(no_flush_wait(), **filters).update(**fields)
         )
         if not updated and check:
             self.cancel_flag = True
-            raise TaskCancelled("the task was cancelled or is no longer owned by this attempt")
+        return bool(updated)
 
 
 class ProgressWriter:
@@ -319,17 +327,7 @@ class ProgressWriter:
 
     @staticmethod
     def _write(ctx: TaskContext, fields: dict) -> None:
-        updated = reconnecting(
-            lambda: Task.objects.filter(
-                no_flush_wait(),
-                pk=ctx.task_id,
-                status=TaskStatus.RUNNING,
-                attempts=ctx.attempt,
-                cancel_requested_at__isnull=True,
-            ).update(**fields)
-        )
-        if not updated:
-            ctx.cancel_flag = True
+        ctx.write_row(fields)
 
 
 progress_writer = ProgressWriter()

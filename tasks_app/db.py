@@ -57,6 +57,7 @@ def no_flush_wait_sql() -> str:
 
 def no_flush_wait() -> Q:
     """no_flush_wait_sql() as a queryset filter: `.filter(no_flush_wait()).update(...)`."""
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    condition = no_flush_wait_sql()
+    if condition == "TRUE":
         return Q()
-    return Q(RawSQL(_NO_FLUSH_WAIT, [], output_field=BooleanField()))
+    return Q(RawSQL(condition, [], output_field=BooleanField()))
