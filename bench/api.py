@@ -22,19 +22,17 @@ from bench.common import (
     WORK_DB,
     api_token,
     bench_env,
-    ensure_user,
     flush_broker,
     free_port,
     host_note,
     md_table,
     median,
     niced,
-    prepare_database,
     ratio,
     start,
     stop,
-    use_database,
     wait_for_port,
+    work_database_user,
     write_results,
 )
 from bench.load import build_request, load
@@ -122,12 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
-    use_database(WORK_DB)
-    prepare_database(WORK_DB)
-    import django
-
-    django.setup()
-    user = ensure_user("bench-api")
+    user = work_database_user("bench-api")
     task = prepare_rows(user)
     made = requests_for(task.id, api_token(user))
     ports = {kind: free_port() for kind in SERVERS}

@@ -243,6 +243,17 @@ def ratio(a: float, b: float) -> float:
     return round(a / b, 3) if b else float("nan")
 
 
+def work_database_user(username: str):
+    """Point this process at the work database (created and migrated if needed), set Django
+    up and return user `username`, whose tasks the benchmark runs."""
+    use_database(WORK_DB)
+    prepare_database(WORK_DB)
+    import django
+
+    django.setup()
+    return ensure_user(username)
+
+
 def ensure_user(username: str, *, staff: bool = False):
     from django.contrib.auth import get_user_model
 

@@ -18,16 +18,13 @@ import time
 import psutil
 
 from bench.common import (
-    WORK_DB,
-    ensure_user,
     host_note,
     md_table,
     median,
-    prepare_database,
     ratio,
     start_worker,
     stop,
-    use_database,
+    work_database_user,
     write_results,
 )
 from bench.priority import reset
@@ -95,12 +92,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    use_database(WORK_DB)
-    prepare_database(WORK_DB)
-    import django
-
-    django.setup()
-    owner = ensure_user("bench-memory")
+    owner = work_database_user("bench-memory")
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for repeat in range(args.repeats):
         for variant in VARIANTS:

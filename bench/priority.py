@@ -18,18 +18,15 @@ import time
 import uuid
 
 from bench.common import (
-    WORK_DB,
-    ensure_user,
     flush_broker,
     host_note,
     md_table,
     median,
-    prepare_database,
     ratio,
     start_worker,
     stop,
-    use_database,
     wait_for_worker,
+    work_database_user,
     write_results,
 )
 
@@ -145,12 +142,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=5)
     args = parser.parse_args()
 
-    use_database(WORK_DB)
-    prepare_database(WORK_DB)
-    import django
-
-    django.setup()
-    owner = ensure_user("bench-priority")
+    owner = work_database_user("bench-priority")
     runs: dict[str, list[dict]] = {layout: [] for layout in LAYOUTS}
     for repeat in range(args.repeats):
         for layout in LAYOUTS:

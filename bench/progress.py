@@ -17,16 +17,13 @@ import argparse
 import time
 
 from bench.common import (
-    WORK_DB,
-    ensure_user,
     flush_broker,
     host_note,
     md_table,
     median,
     percentile,
-    prepare_database,
     ratio,
-    use_database,
+    work_database_user,
     write_results,
 )
 
@@ -115,14 +112,13 @@ def writes_per_second(owner, rate: int | None, seconds: float) -> dict:
 
     ProgressWriter._write = staticmethod(counted_write)
     try:
-        _drive(ctx, counter, rate, seconds, connection)
+        return _drive(ctx, counter, rate, seconds, connection)
     finally:
         progress_writer.settle(ctx)
         ProgressWriter._write = staticmethod(real_write)
-    return counter.result
 
 
-def _drive(ctx, counter, rate, seconds, connection) -> None:
+def _drive(ctx, counter, rate, seconds, connection) -> dict:
     calls = 0
     in_calls = 0.0
     with connection.execute_wrapper(counter):
@@ -134,7 +130,7 @@ def _drive(ctx, counter, rate, seconds, connection) -> None:
             calls += 1
             if rate:
                 time.sleep(max(0.0, calls / rate - (time.perf_counter() - started)))
-    counter.result = {
+    return {
         "rate": rate or "max",
         "calls_per_s": round(calls / elapsed),
         "db_writes_per_s": round(counter.updates / elapsed, 2),
@@ -149,12 +145,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     args = parser.parse_args()
 
-    use_database(WORK_DB)
-    prepare_database(WORK_DB)
-    import django
-
-    django.setup()
-    owner = ensure_user("bench-progress")
+    owner = work_database_user("bench-progress")
     runs = {"progress": [], "progress_broadcasting": [], "group_send": []}
     variants = (
         ("progress", time_progress),

@@ -21,18 +21,15 @@ import redis
 
 from bench.common import (
     REDIS_BENCH_URL,
-    WORK_DB,
     broker_backlog,
-    ensure_user,
     flush_broker,
     host_note,
     md_table,
     median,
-    prepare_database,
     ratio,
     start_worker,
     stop,
-    use_database,
+    work_database_user,
     write_results,
 )
 
@@ -112,12 +109,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    use_database(WORK_DB)
-    prepare_database(WORK_DB)
-    import django
-
-    django.setup()
-    owner = ensure_user("bench-throughput")
+    owner = work_database_user("bench-throughput")
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     for repeat in range(args.repeats):
         for variant in VARIANTS:
