@@ -4,7 +4,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from tasks_app import lifecycle, services
+from tasks_app import lifecycle
 from tasks_app.context import TaskContext
 from tasks_app.db import no_flush_wait_sql
 from tasks_app.models import Task, TaskStatus
@@ -63,13 +63,6 @@ def test_queued_running_and_progress_skip_the_flush_but_success_waits_for_it(use
     with connection.cursor() as cursor:
         cursor.execute("SHOW synchronous_commit")
         assert cursor.fetchone()[0] == "on"
-
-
-def test_a_submission_commit_waits_for_the_flush(user):
-    with transaction.atomic(), CaptureQueriesContext(connection) as submitted:
-        services.task_submit(owner=user, task_type="long_running", params={})
-    assert any("INSERT INTO" in q["sql"] for q in submitted.captured_queries)
-    assert not any(SET_CONFIG in q["sql"] for q in submitted.captured_queries)
 
 
 def _prepared(statement_start: str) -> int:
