@@ -1,8 +1,12 @@
-"""ASGI entry point served by Daphne: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point served by Daphne: HTTP through Django, WebSockets through Channels.
+
+HTTP runs on a fixed set of long-lived request threads (config/asgi_threads.py), so a web
+process keeps its database connections instead of opening one per request.
+"""
 
 import os
 
-from django.core.asgi import get_asgi_application
+from config.asgi_threads import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 django_asgi_app = get_asgi_application()

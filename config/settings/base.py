@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
 CASEWORK_MAX_ACTIVE_TASKS_PER_USER = env.int("CASEWORK_MAX_ACTIVE_TASKS_PER_USER", default=200)
 
+# Threads that run the HTTP requests of one Daphne process (config/asgi_threads.py); each keeps
+# one database connection, so this bounds a web process's connections too.
+CASEWORK_ASGI_THREADS = env.int("CASEWORK_ASGI_THREADS", default=8)
+
 # --- Redis: broker, channel layer -----------------------------------------------------------
 # The embedded default runs its own Redis on CASEWORK_REDIS_PORT (bin/casework run).
 REDIS_URL = env.str(

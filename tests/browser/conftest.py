@@ -1,15 +1,11 @@
 """A real stack for browser tests: Daphne serving the ASGI app, a worker, headless Chromium."""
 
 import os
-import socket
-import subprocess
-import sys
-import time
 
 import pytest
 from playwright.sync_api import sync_playwright
 
-from tests.conftest import REPO, worker_env
+from tests.conftest import daphne_server
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -28,47 +24,11 @@ CHROMIUM_ARGS = [
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def daphne(transactional_db, tmp_path):
     """Daphne on a free loopback port, serving the test settings and database."""
-    port = free_port()
-    log = open(tmp_path / "daphne.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "config.asgi:application",
-        ],
-        cwd=REPO,
-        env=worker_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        pytest.fail((tmp_path / "daphne.log").read_text())
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+    with daphne_server(tmp_path / "daphne.log") as base_url:
+        yield base_url
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import redis
 from django.db import connection
 
-from tests.conftest import WorkerProcess, wait_for
+from tests.conftest import WorkerProcess, free_port, wait_for
 from tests.task_types import EXECUTIONS_TABLE
 
 
@@ -70,8 +70,6 @@ def _pings(client) -> bool:
 
 @pytest.fixture
 def private_redis(tmp_path):
-    from tests.browser.conftest import free_port
-
     server = PrivateRedis(free_port(), tmp_path)
     yield server
     server.stop()

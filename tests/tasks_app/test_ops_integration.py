@@ -4,7 +4,6 @@ server (aiosmtpd) and a real HTTP receiver (pytest-httpserver), on 127.0.0.1."""
 import io
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from tasks_app import notifications, services
 from tasks_app.beat import beat_heartbeat
 from tasks_app.models import Task, TaskStatus
-from tests.conftest import REPO, WorkerProcess, wait_for, worker_env
+from tests.conftest import REPO, WorkerProcess, free_port, wait_for, worker_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -32,12 +31,6 @@ class Inbox:
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
