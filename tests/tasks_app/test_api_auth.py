@@ -1,7 +1,10 @@
 """Tokens, authentication on every endpoint, the error shape, throttling, schema, browsable API."""
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
@@ -12,6 +15,7 @@ from rest_framework.settings import api_settings
 from rest_framework.test import APIClient
 
 from tasks_app.models import Task
+from tasks_app.throttles import SubmitRateThrottle
 
 from .api_support import API, assert_error, client_for, reset_throttles
 
@@ -114,6 +118,24 @@ def test_token_requests_are_throttled_with_retry_after(user):
     body = assert_error(response, 429, "throttled")
     assert 0 < int(response["Retry-After"]) <= 60
     assert body["retry_after"] == int(response["Retry-After"])
+
+
+def test_racing_requests_never_exceed_the_rate(user):
+    """Check and record are one atomic step in Redis: 20 requests racing for five slots get
+    exactly five (reading the history and writing it back let racing requests through)."""
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "submit": "5/min"}
+    request = SimpleNamespace(user=user)
+    barrier = threading.Barrier(20)
+
+    def attempt(_):
+        barrier.wait()
+        return SubmitRateThrottle().allow_request(request, None)
+
+    with override_settings(REST_FRAMEWORK={**_rest(), "DEFAULT_THROTTLE_RATES": rates}):
+        with ThreadPoolExecutor(20) as pool:
+            allowed = list(pool.map(attempt, range(20)))
+
+    assert allowed.count(True) == 5
 
 
 def test_submissions_are_throttled_per_user(user, other_user):
