@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -40,6 +40,7 @@ from tasks_app import api_errors
 from tasks_app import selectors as task_selectors
 from tasks_app.api_errors import Conflict
 from tasks_app.apis.common import SubmitApi, errors
+from tasks_app.downloads import DownloadResponse
 from tasks_app.models import Task, TaskStatus
 from tasks_app.pagination import CappedLimitOffsetPagination
 from tasks_app.parsers import BoundedFormParser, BoundedJSONParser
@@ -293,7 +294,8 @@ class DocumentDownloadApi(DocumentsApiMixin, GenericAPIView):
         document = selectors.document_get_owned(user=request.user, document_id=document_id)
         if not document.file:
             raise Http404("This document has no stored original.")
-        return FileResponse(
+        return DownloadResponse(
+            request,
             document.file.open("rb"),
             as_attachment=True,
             filename=document.display_name,
@@ -434,7 +436,8 @@ class ExportDownloadApi(DocumentsApiMixin, GenericAPIView):
             )
         if export.is_expired:
             raise _Gone()
-        return FileResponse(
+        return DownloadResponse(
+            request,
             export.file.open("rb"),
             as_attachment=True,
             filename=f"documents-export-{task.id}.zip",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import FileResponse, Http404
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView, RetrieveAPIView
@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from tasks_app import services as task_services
 from tasks_app.api_errors import Conflict
 from tasks_app.apis.common import SUBMIT_ERRORS, SubmitApi
+from tasks_app.downloads import DownloadResponse
 from tasks_app.models import TaskStatus
 from tasks_app.serializers import ErrorSerializer
 
@@ -294,7 +295,8 @@ class ArtifactDownloadApi(APIView):
         artifact = selectors.task_artifact(task=task, kind=kind, fmt=fmt)
         if artifact is None:
             raise Http404(f"This task has no {kind}.{fmt}.")
-        response = FileResponse(
+        response = DownloadResponse(
+            request,
             artifact.file.open("rb"),
             as_attachment=fmt == ArtifactFormat.DOCX,
             filename=f"{kind}-{task.id}.{fmt}",

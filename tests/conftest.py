@@ -27,7 +27,7 @@ def free_port() -> int:
 @contextmanager
 def daphne_server(log_path: Path, **extra_env):
     """Daphne serving config.asgi on a free loopback port with the test settings and database;
-    yields its base URL."""
+    yields its base URL and process id."""
     port = free_port()
     log = open(log_path, "wb")
     proc = subprocess.Popen(
@@ -48,7 +48,7 @@ def daphne_server(log_path: Path, **extra_env):
                 if time.monotonic() > deadline or proc.poll() is not None:
                     pytest.fail(f"Daphne did not start:\n{log_path.read_text()}")
                 time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(10)

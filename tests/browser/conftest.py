@@ -27,7 +27,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 @pytest.fixture
 def daphne(transactional_db, tmp_path):
     """Daphne on a free loopback port, serving the test settings and database."""
-    with daphne_server(tmp_path / "daphne.log") as base_url:
+    with daphne_server(tmp_path / "daphne.log") as (base_url, _):
         yield base_url
 
 

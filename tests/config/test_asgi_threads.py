@@ -82,7 +82,7 @@ def test_daphne_under_concurrent_clients_holds_at_most_its_threads_connections(u
     once are all answered, over no more database connections than the server has threads."""
     _, token = AuthToken.objects.create(user)
     before = other_backends()
-    with daphne_server(tmp_path / "daphne.log", CASEWORK_ASGI_THREADS="3") as base_url:
+    with daphne_server(tmp_path / "daphne.log", CASEWORK_ASGI_THREADS="3") as (base_url, _):
 
         def get(_):
             with requests.Session() as client:
