@@ -279,7 +279,7 @@ def host_note() -> str:
     load1, load5, _ = os.getloadavg()
     return (
         f"Machine: {machine()['cores']} cores ({machine()['cpu']}), {machine()['memory']}, "
-        f"Python {machine()['python']}. Shared: other engineers' test suites ran alongside "
-        f"(load average {load1:.1f} / {load5:.1f} at the end); every server and worker ran "
-        "under `nice -n 10`, so ratios of interleaved runs are the figures that count."
+        f"Python {machine()['python']}; load average {load1:.1f} / {load5:.1f} at the end (the "
+        "machine may be shared). Every server and worker ran under `nice -n 10`; ratios of "
+        "interleaved runs are the figures that count."
     )
