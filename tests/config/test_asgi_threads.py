@@ -37,11 +37,12 @@ urlpatterns = [path("where", where)]
 
 
 def other_backends() -> set[int]:
-    """Backends on the test database other than this test's own connection."""
+    """Client backends on the test database other than this test's own connection
+    (autovacuum workers are not clients)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+            "AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
         )
         return {row[0] for row in cursor.fetchall()}
 
