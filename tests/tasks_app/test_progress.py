@@ -132,6 +132,12 @@ class TestProgressWriterThread:
         monkeypatch.setattr(ProgressWriter, "_write", staticmethod(counting_write))
         for percent in range(1, 2001):
             ctx.progress(percent / 20)
+        # The 2,000 calls can end before the writer thread first runs (about a millisecond on
+        # a fast machine, under Python's 5 ms thread switch interval); settle() would then drop
+        # the unwritten fields, so let the writer take them first.
+        deadline = time.monotonic() + 5
+        while not written and time.monotonic() < deadline:
+            time.sleep(0.001)
         progress_writer.settle(ctx)
         assert 1 <= len(written) < 200  # 2,000 calls, far fewer writes
         assert written == sorted(written)  # never an older state after a newer one
