@@ -2,7 +2,7 @@
 
 Django's RedisCache pickles what it stores, so anyone who can write to that Redis could make
 every web process and worker run code when it next reads a key. Everything Casework caches
-(throttle histories, broker state, beat's heartbeat) is plain JSON. Integers stay raw, as
+(broker state, beat's heartbeat) is plain JSON. Integers stay raw, as
 Django's own serializer keeps them, so `incr`/`decr` work.
 """
 

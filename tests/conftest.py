@@ -71,8 +71,8 @@ def _drop_stray_connections(django_db_setup, django_db_blocker):
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Throttle counters live in the (Redis) cache; tests reuse user ids, so start each test
-    with no cached state rather than inherit another test's request counts."""
+    """Throttle windows live under the cache's key prefix in Redis; tests reuse user ids, so
+    start each test with no cached state rather than inherit another test's request counts."""
     prefix = settings.CACHES["default"].get("KEY_PREFIX", "")
     client = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))

@@ -40,7 +40,8 @@ def test_a_large_download_streams_through_daphne(user, media_root, tmp_path):
     auth = {"Authorization": f"Bearer {token}"}
 
     with daphne_server(tmp_path / "daphne.log", MEDIA_ROOT=str(media_root)) as (base_url, pid):
-        assert requests.get(f"{base_url}/api/v1/documents/", headers=auth).status_code == 200
+        warm = requests.get(f"{base_url}/api/v1/documents/", headers=auth, timeout=30)
+        assert warm.status_code == 200
         before = peak_rss_kib(pid)
         digest, received = hashlib.sha256(), 0
         with requests.get(

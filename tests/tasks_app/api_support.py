@@ -16,7 +16,7 @@ def client_for(user) -> APIClient:
 
 
 def reset_throttles() -> None:
-    """Throttle history lives in the cache; each test starts with none."""
+    """Throttle windows live in the cache's Redis database; each test starts with none."""
     cache.clear()
 
 
