@@ -138,9 +138,11 @@ def write_results(name: str, data: dict, markdown: str) -> Path:
 
 PG = "postgres://postgres@127.0.0.1:5432"
 REDIS_BENCH_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-WORK_DB = "casework_bench_work"  # tasks the benchmarks run; emptied between runs
-SCALE_DB = "casework_bench"  # the 1,000,000 loaded rows, kept between runs
-EMPTY_DB = "casework_bench_empty"  # the same schema with no task rows
+# Each name can be overridden (BENCH_WORK_DB, ...) so two people measuring on one machine never
+# empty each other's databases; BENCH_REDIS_URL does the same for Redis.
+WORK_DB = os.environ.get("BENCH_WORK_DB", "casework_bench_work")  # emptied between runs
+SCALE_DB = os.environ.get("BENCH_SCALE_DB", "casework_bench")  # the 1,000,000 rows, kept
+EMPTY_DB = os.environ.get("BENCH_EMPTY_DB", "casework_bench_empty")  # same schema, no tasks
 WORKER_QUEUES = "high_priority,medium_priority,low_priority,default"
 
 

@@ -27,17 +27,27 @@ PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 SEQ_KEY = "casework:seq:{task_id}"
 SEQ_TTL_SECONDS = 7 * 24 * 3600
 EVENT_MESSAGE_TYPE = "task.event"
+# At most this many queued events go out in one pipelined round trip.
+SEND_BATCH_MAX = 100
 
-# KEYS[1] the sequence counter, KEYS[2..] the group channels. ARGV[1] is a msgpack map whose
-# last value (the sequence number) is missing; the script appends it and publishes.
+# Events to send, in order. ARGV[1] is the counters' time to live; then, per event, the number
+# of its group channels and a msgpack map missing only its last value (the sequence number).
+# KEYS, per event: its sequence counter, then its group channels. The script numbers each
+# event, appends the number and publishes it; it returns the numbers.
 _PUBLISH_SCRIPT = """
-local seq = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-local payload = ARGV[1] .. cmsgpack.pack(seq)
-for i = 2, #KEYS do
-  redis.call('PUBLISH', KEYS[i], payload)
+local k = 1
+local seqs = {}
+for i = 2, #ARGV, 2 do
+  local seq = redis.call('INCR', KEYS[k])
+  redis.call('EXPIRE', KEYS[k], ARGV[1])
+  local payload = ARGV[i + 1] .. cmsgpack.pack(seq)
+  for j = 1, tonumber(ARGV[i]) do
+    redis.call('PUBLISH', KEYS[k + j], payload)
+  end
+  k = k + tonumber(ARGV[i]) + 1
+  seqs[#seqs + 1] = seq
 end
-return seq
+return seqs
 """
 
 
@@ -47,6 +57,13 @@ def task_group(task_id) -> str:
 
 def user_group(user_id) -> str:
     return f"user.{user_id}"
+
+
+def _groups(task_id, owner_id) -> list[str]:
+    groups = [task_group(task_id)]
+    if owner_id is not None:
+        groups.append(user_group(owner_id))
+    return groups
 
 
 def _map_without_last_value(message: dict, last_key: str) -> bytes:
@@ -120,16 +137,37 @@ class Broadcaster:
 
     def _send_queued(self, events: queue.SimpleQueue) -> None:
         while True:
-            item = events.get()
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            task_id, owner_id, event = item
-            try:
-                self.send(task_id=task_id, owner_id=owner_id, event=event)
-            finally:
-                with self._lock:
-                    self._unsent -= 1
+            batch = [events.get()]
+            while len(batch) < SEND_BATCH_MAX:
+                try:
+                    batch.append(events.get_nowait())
+                except queue.Empty:
+                    break
+            pending: list[tuple] = []
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    self._send_many(pending)
+                    pending = []
+                    item.set()
+                else:
+                    pending.append(item)
+            self._send_many(pending)
+
+    def _send_many(self, items: list[tuple]) -> None:
+        """Send queued events in order, in one pipelined round trip when the layer allows."""
+        if not items:
+            return
+        try:
+            if len(items) > 1 and self._uses_pubsub():
+                self._send_pubsub_pipelined(items)
+            else:
+                for task_id, owner_id, event in items:
+                    self.send(task_id=task_id, owner_id=owner_id, event=event)
+        except (redis.RedisError, OSError):
+            logger.warning("broadcast of %d queued events failed", len(items), exc_info=True)
+        finally:
+            with self._lock:
+                self._unsent -= len(items)
 
     def _layer_config(self) -> dict:
         return settings.CHANNEL_LAYERS.get("default", {})
@@ -172,9 +210,7 @@ class Broadcaster:
         A broadcast is best effort: the row holds the truth and a client that missed an event
         resynchronises from a snapshot, so a Redis failure is logged, not raised.
         """
-        groups = [task_group(task_id)]
-        if owner_id is not None:
-            groups.append(user_group(owner_id))
+        groups = _groups(task_id, owner_id)
         try:
             if self._uses_pubsub():
                 return self._send_pubsub(task_id, groups, event)
@@ -184,12 +220,25 @@ class Broadcaster:
             return None
 
     def _send_pubsub(self, task_id, groups: list[str], event: dict) -> int:
+        return self._publish_script([(task_id, groups, event)])[0]
+
+    def _send_pubsub_pipelined(self, items: list[tuple]) -> None:
+        self._publish_script(
+            [(task_id, _groups(task_id, owner_id), event) for task_id, owner_id, event in items]
+        )
+
+    def _publish_script(self, events: list[tuple]) -> list[int]:
+        """Number and publish `events` (task id, groups, event) in one script call."""
         prefix = self._layer_config().get("CONFIG", {}).get("prefix", "asgi")
         client = self._redis()
-        message = {"type": EVENT_MESSAGE_TYPE, "event": event}
-        keys = [SEQ_KEY.format(task_id=task_id)] + [f"{prefix}__group__{g}" for g in groups]
-        payload = _map_without_last_value(message, "seq")
-        return int(self._script(keys=keys, args=[payload, SEQ_TTL_SECONDS], client=client))
+        keys: list[str] = []
+        args: list = [SEQ_TTL_SECONDS]
+        for task_id, groups, event in events:
+            keys.append(SEQ_KEY.format(task_id=task_id))
+            keys += [f"{prefix}__group__{g}" for g in groups]
+            message = {"type": EVENT_MESSAGE_TYPE, "event": event}
+            args += [len(groups), _map_without_last_value(message, "seq")]
+        return [int(seq) for seq in self._script(keys=keys, args=args, client=client)]
 
     def _send_layer(self, task_id, groups: list[str], event: dict) -> int:
         from channels.layers import get_channel_layer

@@ -115,7 +115,8 @@ def announce(task: Task, event_type: str | None = None, *, wait: bool = True, **
         event["error"] = {"kind": task.error_kind, "message": task.error_message}
     elif task.status == TaskStatus.REVOKED:
         event["error"] = {"kind": ErrorKind.CANCELLED, "message": task.error_message}
-    if not wait:
+    if not wait or task.status in TaskStatus.terminal():
+        # Nothing follows a terminal event, so it need not be out before the caller goes on.
         broadcaster.publish(task_id=task.id, owner_id=task.owner_id, event=event)
         return
     # After any progress event this process queued before it, and out before the caller
