@@ -15,6 +15,7 @@ import os
 import queue
 import struct
 import threading
+import time
 
 import msgpack
 import redis
@@ -27,8 +28,11 @@ PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 SEQ_KEY = "casework:seq:{task_id}"
 SEQ_TTL_SECONDS = 7 * 24 * 3600
 EVENT_MESSAGE_TYPE = "task.event"
-# At most this many queued events go out in one pipelined round trip.
+# At most this many queued events go out in one script call; the sender waits at most this long
+# after an event for others to send with it.
 SEND_BATCH_MAX = 100
+SEND_LINGER_SECONDS = 0.002
+TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "revoked"})
 
 # Events to send, in order. ARGV[1] is the counters' time to live; then, per event, the number
 # of its group channels and a msgpack map missing only its last value (the sequence number).
@@ -57,6 +61,11 @@ def task_group(task_id) -> str:
 
 def user_group(user_id) -> str:
     return f"user.{user_id}"
+
+
+def _ends_batch(item) -> bool:
+    """A flush request or a task's last event: nothing worth waiting for follows it."""
+    return isinstance(item, threading.Event) or item[2].get("type") in TERMINAL_EVENT_TYPES
 
 
 def _groups(task_id, owner_id) -> list[str]:
@@ -137,12 +146,7 @@ class Broadcaster:
 
     def _send_queued(self, events: queue.SimpleQueue) -> None:
         while True:
-            batch = [events.get()]
-            while len(batch) < SEND_BATCH_MAX:
-                try:
-                    batch.append(events.get_nowait())
-                except queue.Empty:
-                    break
+            batch = self._next_batch(events)
             pending: list[tuple] = []
             for item in batch:
                 if isinstance(item, threading.Event):
@@ -152,6 +156,27 @@ class Broadcaster:
                 else:
                     pending.append(item)
             self._send_many(pending)
+
+    @staticmethod
+    def _next_batch(events: queue.SimpleQueue, linger: float = SEND_LINGER_SECONDS) -> list:
+        """The next events to send together: what arrives within SEND_LINGER_SECONDS of the
+        first, cut short by a terminal event, a flush or a full batch.
+
+        A short task's "running" and its end then leave in one script call instead of two
+        (each call costs its process ~0.1 ms of CPU), at the price of at most the linger in
+        latency for an event that nothing follows quickly.
+        """
+        batch = [events.get()]
+        deadline = time.monotonic() + linger
+        while len(batch) < SEND_BATCH_MAX and not _ends_batch(batch[-1]):
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(
+                    events.get(timeout=remaining) if remaining > 0 else events.get_nowait()
+                )
+            except queue.Empty:
+                break
+        return batch
 
     def _send_many(self, items: list[tuple]) -> None:
         """Send queued events in order, in one pipelined round trip when the layer allows."""

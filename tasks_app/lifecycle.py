@@ -15,11 +15,12 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.utils import timezone
 
 from .broadcast import broadcaster
@@ -94,7 +95,14 @@ def record_event(task: Task, *, from_status: str, detail: dict | None = None) ->
     )
 
 
-def announce(task: Task, event_type: str | None = None, *, wait: bool = True, **extra) -> None:
+def announce(
+    task: Task,
+    event_type: str | None = None,
+    *,
+    wait: bool = True,
+    result_size: int | None = None,
+    **extra,
+) -> None:
     """Broadcast the task's current state as a status (or terminal) event.
 
     `wait=False` only queues it for this process's sender thread: used for "running", which
@@ -110,7 +118,7 @@ def announce(task: Task, event_type: str | None = None, *, wait: bool = True, **
         **extra,
     }
     if task.status == TaskStatus.SUCCEEDED:
-        event["result"] = summarize_result(task.result)
+        event["result"] = summarize_result(task.result, size=result_size)
     elif task.status == TaskStatus.FAILED:
         event["error"] = {"kind": task.error_kind, "message": task.error_message}
     elif task.status == TaskStatus.REVOKED:
@@ -124,13 +132,36 @@ def announce(task: Task, event_type: str | None = None, *, wait: bool = True, **
     broadcaster.publish_now(task_id=task.id, owner_id=task.owner_id, event=event)
 
 
-def summarize_result(result) -> object:
-    """The result itself when small; else its top-level keys, so an event stays small."""
-    encoded = json.dumps(result, cls=DjangoJSONEncoder)
-    if len(encoded) <= RESULT_SUMMARY_MAX_BYTES:
+@dataclass(frozen=True)
+class EncodedResult:
+    """A task's result as stored: its JSON text and the value that text decodes to."""
+
+    value: object
+    text: str
+
+    @classmethod
+    def of(cls, result) -> EncodedResult:
+        """Encode once (dates and decimals as Django's JSON encoder writes them); a value
+        JSON cannot hold is refused with a message that says so."""
+        if isinstance(result, EncodedResult):
+            return result
+        try:
+            text = json.dumps(result, cls=DjangoJSONEncoder)
+        except TypeError as exc:
+            raise TypeError(f"task result is not JSON-serialisable: {exc}") from None
+        return cls(value=json.loads(text), text=text)
+
+
+def summarize_result(result, *, size: int | None = None) -> object:
+    """The result itself when small; else its top-level keys, so an event stays small.
+
+    `size` is the length of its JSON when the caller has it already."""
+    if size is None:
+        size = len(json.dumps(result, cls=DjangoJSONEncoder))
+    if size <= RESULT_SUMMARY_MAX_BYTES:
         return result
     keys = sorted(result) if isinstance(result, dict) else []
-    return {"truncated": True, "size": len(encoded), "keys": keys}
+    return {"truncated": True, "size": size, "keys": keys}
 
 
 def holder_is_dead(worker: str) -> bool:
@@ -171,20 +202,40 @@ def _single_statement_paths() -> bool:
     return connection.vendor == "postgresql"
 
 
-@functools.cache
-def _columns(alias: str = "") -> str:
-    """The task table's columns by name, in model order: a statement that returns them keeps
-    its result type when a migration adds a column, so its prepared plan stays valid."""
-    prefix = f"{alias}." if alias else ""
-    return ", ".join(f'{prefix}"{f.column}"' for f in Task._meta.concrete_fields)
+# What each per-task statement returns: the fields its callers and announce() read. Fewer
+# columns are fewer values to load per task (seven timestamps among the rest); a field left
+# out reads as deferred, so touching one costs a query instead of a wrong value.
+_ANNOUNCED = ("id", "status", "progress", "progress_message", "attempts", "owner_id")
+CLAIM_FIELDS = (
+    *_ANNOUNCED,
+    "task_type",
+    "params",
+    "max_retries",
+    "checkpoint",
+    "steps",
+)
+QUEUE_FIELDS = (*_ANNOUNCED, "task_type", "queue", "task_system")
+SUCCEED_FIELDS = (*_ANNOUNCED, "task_type", "notify_email", "callback_url")
 
 
 @functools.cache
-def _statement(template: str, **parts) -> str:
-    return template.format(columns=_columns(), columns_t=_columns("t"), **parts)
+def _fields(names: tuple[str, ...]) -> tuple:
+    """The fields named, in model order (the order Model.from_db takes a subset's values in)."""
+    return tuple(f for f in Task._meta.concrete_fields if f.attname in names)
 
 
-def _returning_task(template: str, params: dict, **parts) -> Task | None:
+@functools.cache
+def _statement(template: str, names: tuple[str, ...], **parts) -> str:
+    """The statement with its RETURNING columns named, in model order: a statement that
+    names its columns keeps its result type when a migration adds one, so its prepared plan
+    stays valid."""
+    columns = [f'"{field.column}"' for field in _fields(names)]
+    return template.format(
+        columns=", ".join(columns), columns_t=", ".join(f"t.{c}" for c in columns), **parts
+    )
+
+
+def _returning_task(template: str, params: dict, names: tuple[str, ...], **parts) -> Task | None:
     """Run one single-statement transition; the task row it returned, or None.
 
     These statements run for every task, so they skip what the ORM adds per call: they are
@@ -194,27 +245,30 @@ def _returning_task(template: str, params: dict, **parts) -> Task | None:
     """
     import psycopg
 
-    sql = _statement(template, **parts)
-    connection.ensure_connection()
+    sql = _statement(template, names, **parts)
+    # The wrapper itself: each attribute read through django.db.connection is a thread- and
+    # task-local lookup (a tenth of this function's time when it read eight of them).
+    db = connections[DEFAULT_DB_ALIAS]
+    db.ensure_connection()
     prepare = engine_setting("PREPARED_STATEMENTS")
-    if prepare and connection.connection.prepare_threshold is None:
+    if prepare and db.connection.prepare_threshold is None:
         # Django leaves psycopg's preparing off (for poolers). Only server-side binding
         # cursors like this one ever prepare; Django's own (client-side) cursors never do.
-        connection.connection.prepare_threshold = 5
+        db.connection.prepare_threshold = 5
     started = time.monotonic()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as cursor:
         cursor.execute(sql, params, prepare=prepare or None)
         row = cursor.fetchone()
-    if connection.queries_logged:
-        connection.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+    if db.queries_logged:
+        db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
     if row is None:
         return None
-    fields = Task._meta.concrete_fields
+    fields = _fields(names)
     values = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        field.from_db_value(value, None, db) if hasattr(field, "from_db_value") else value
         for field, value in zip(fields, row, strict=True)
     ]
-    return Task.from_db(connection.alias, [f.attname for f in fields], values)
+    return Task.from_db(db.alias, [f.attname for f in fields], values)
 
 
 # The common claim — a queued (or pending) task nobody asked to cancel — as one statement:
@@ -237,22 +291,23 @@ WITH prev AS (
     RETURNING {columns_t}, prev.status AS from_status
 ), event AS (
     INSERT INTO tasks_app_taskevent (task_id, at, from_status, to_status, attempt, detail)
-    SELECT id, %(now)s, from_status, 'running', attempts, %(detail)s FROM moved
+    SELECT id, %(now)s, from_status, 'running', attempts,
+        jsonb_build_object('worker', %(worker_label)s::text) FROM moved
 )
 SELECT {columns} FROM moved
 """
 
 
 def _claim_queued(task_id, *, worker: str) -> Task | None:
-    from psycopg.types.json import Jsonb
-
     params = {
         "id": str(task_id),
         "now": timezone.now(),
         "worker": worker[:200],
-        "detail": Jsonb({"worker": worker}),
+        "worker_label": worker,
     }
-    task = _returning_task(_CLAIM_QUEUED_SQL, params, no_flush_wait=no_flush_wait_sql())
+    task = _returning_task(
+        _CLAIM_QUEUED_SQL, params, CLAIM_FIELDS, no_flush_wait=no_flush_wait_sql()
+    )
     if task is None:
         return None
     transaction.on_commit(lambda: announce(task, wait=False))
@@ -383,6 +438,7 @@ def mark_queued(task_id) -> Task | None:
         lambda: _returning_task(
             _QUEUE_SQL,
             {"id": str(task_id), "now": timezone.now()},
+            QUEUE_FIELDS,
             no_flush_wait=no_flush_wait_sql(),
         )
     )
@@ -398,7 +454,7 @@ _SUCCEED_SQL = """
 WITH moved AS (
     UPDATE tasks_app_task
     SET status = 'succeeded', progress = 100, progress_message = %(message)s,
-        steps = %(steps)s, result = %(result)s, finished_at = %(now)s,
+        steps = %(steps)s, result = %(result)s::jsonb, finished_at = %(now)s,
         error_message = '', error_kind = '', traceback = ''
     WHERE id = %(id)s AND status = 'running' AND attempts = %(attempt)s
     RETURNING {columns}
@@ -410,7 +466,7 @@ SELECT {columns} FROM moved
 """
 
 
-def _succeed(task_id, *, attempt: int, result, progress_fields: dict) -> Task | None:
+def _succeed(task_id, *, attempt: int, result: EncodedResult, progress_fields: dict):
     from psycopg.types.json import Jsonb
 
     params = {
@@ -419,17 +475,20 @@ def _succeed(task_id, *, attempt: int, result, progress_fields: dict) -> Task | 
         "now": timezone.now(),
         "message": progress_fields.get("progress_message", ""),
         "steps": Jsonb(progress_fields.get("steps", [])),
-        "result": Jsonb(result, dumps=lambda value: json.dumps(value, cls=DjangoJSONEncoder)),
+        "result": result.text,
     }
-    task = _returning_task(_SUCCEED_SQL, params)
+    task = _returning_task(_SUCCEED_SQL, params, SUCCEED_FIELDS)
     if task is None:
         return None
-    transaction.on_commit(lambda: announce(task))
+    task.result = result.value
+    transaction.on_commit(lambda: announce(task, result_size=len(result.text)))
     _notify_on_commit(task)
     return task
 
 
 def finish_succeeded(task_id, *, attempt: int, result, progress_fields: dict) -> Task | None:
+    """Record the attempt's result (a JSON-able value or an EncodedResult)."""
+    result = EncodedResult.of(result)
     if _single_statement_paths():
         return reconnecting(
             _succeed, task_id, attempt=attempt, result=result, progress_fields=progress_fields
@@ -442,7 +501,7 @@ def finish_succeeded(task_id, *, attempt: int, result, progress_fields: dict) ->
         updates={
             **progress_fields,
             "progress": 100,
-            "result": result,
+            "result": result.value,
             "finished_at": timezone.now(),
             "error_message": "",
             "error_kind": "",

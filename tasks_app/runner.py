@@ -22,7 +22,6 @@ import structlog
 from billiard.process import current_process
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
@@ -81,7 +80,7 @@ def _run_claimed(task: Task) -> str:
     try:
         params = task_type.validate(task.params)
         result = _call_body(task_type, ctx, params)
-        result = _json_safe(result)
+        result = lifecycle.EncodedResult.of(result)
     except TaskCancelled:
         heartbeat.stop()
         ended = lifecycle.finish_revoked(
@@ -156,16 +155,6 @@ def retry_delay(task_type, attempt: int) -> float:
     base = task_type.backoff_base or lifecycle.engine_setting("RETRY_BACKOFF_BASE")
     ceiling = min(lifecycle.engine_setting("RETRY_BACKOFF_MAX"), base * 2 ** (attempt - 1))
     return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def _json_safe(result):
-    """Results are stored as JSON: convert dates and decimals, refuse anything else clearly."""
-    import json
-
-    try:
-        return json.loads(json.dumps(result, cls=DjangoJSONEncoder))
-    except TypeError as exc:
-        raise TypeError(f"task result is not JSON-serialisable: {exc}") from None
 
 
 # --- async bodies ---------------------------------------------------------------------------

@@ -88,3 +88,72 @@ def test_a_status_event_sent_now_follows_the_events_queued_before_it(clean_redis
     assert [m["seq"] for m in got] == list(range(1, 53))
     assert [m["event"]["type"] for m in got[-2:]] == ["completed", "x"]
     assert [m["event"]["progress"] for m in got[:50]] == list(range(1, 51))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_short_tasks_running_and_last_event_leave_in_one_script_call(clean_redis):
+    """The sender waits up to the linger for more events, and a terminal event ends the wait:
+    "running" and "completed" queued together cost one Redis call, numbered in order."""
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000003", 9
+    calls: list[int] = []
+    real = broadcaster._publish_script
+
+    def counting(events):
+        calls.append(len(events))
+        return real(events)
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(task_group(task_id), channel)
+        await asyncio.sleep(0.1)
+
+        def publish():
+            broadcaster.flush()  # the sender thread is up and idle
+            broadcaster._publish_script = counting
+            try:
+                broadcaster.publish(
+                    task_id=task_id, owner_id=owner_id, event={"type": "status", "n": 1}
+                )
+                broadcaster.publish(
+                    task_id=task_id, owner_id=owner_id, event={"type": "completed", "n": 2}
+                )
+                broadcaster.flush()
+            finally:
+                del broadcaster._publish_script
+
+        await asyncio.to_thread(publish)
+        got = [await asyncio.wait_for(layer.receive(channel), 2) for _ in range(2)]
+        await layer.flush()
+        return got
+
+    got = asyncio.run(scenario())
+
+    assert calls == [2]
+    assert [(m["seq"], m["event"]["n"]) for m in got] == [(1, 1), (2, 2)]
+
+
+def test_the_linger_ends_at_a_terminal_event_or_a_flush_and_otherwise_times_out():
+    import queue
+    import threading
+    import time
+
+    from tasks_app.broadcast import Broadcaster
+
+    events = queue.SimpleQueue()
+    running = ("t", 1, {"type": "status"})
+    done = ("t", 1, {"type": "completed"})
+    later = ("u", 1, {"type": "status"})
+    for item in (running, done, later):
+        events.put(item)
+    assert Broadcaster._next_batch(events, linger=5.0) == [running, done]
+    started = time.monotonic()
+    assert Broadcaster._next_batch(events, linger=0.05) == [later]  # nothing more came
+    assert time.monotonic() - started >= 0.05
+
+    marker = threading.Event()
+    events.put(running)
+    events.put(marker)
+    started = time.monotonic()
+    assert Broadcaster._next_batch(events, linger=5.0) == [running, marker]
+    assert time.monotonic() - started < 2.5

@@ -194,3 +194,59 @@ def test_update_reroutes_a_queued_task_and_is_refused_after_start(user):
     lifecycle.claim(task.id)
     with pytest.raises(services.TaskNotEditable):
         services.task_update(task=task, priority=4)
+
+
+def test_claim_returns_what_the_runner_reads_and_loads_the_rest_on_access(
+    user, django_assert_num_queries
+):
+    task = queued(user, params={"x": 3, "y": 4})
+    Task.objects.filter(pk=task.pk).update(checkpoint={"done": 2}, progress_message="resumed")
+
+    with django_assert_num_queries(1):
+        claimed = lifecycle.claim(task.id, worker="host:1 node")
+    with django_assert_num_queries(0):
+        read = (
+            claimed.status,
+            claimed.attempts,
+            claimed.task_type,
+            claimed.params,
+            claimed.max_retries,
+            claimed.checkpoint,
+            claimed.steps,
+            claimed.progress_message,
+            claimed.owner_id,
+        )
+    assert read == (
+        TaskStatus.RUNNING,
+        1,
+        "add",
+        {"x": 3.0, "y": 4.0},
+        0,
+        {"done": 2},
+        [],
+        "resumed",
+        user.id,
+    )
+    # A field the statement did not return is loaded when read, never wrong.
+    with django_assert_num_queries(1):
+        assert claimed.worker == "host:1 node"
+
+
+def test_a_result_is_encoded_once_and_stored_as_django_encodes_it(user):
+    import datetime
+    from decimal import Decimal
+
+    task = queued(user)
+    lifecycle.claim(task.id)
+    result = {"when": datetime.date(2026, 12, 6), "amount": Decimal("12.50"), "n": [1, 2]}
+
+    done = lifecycle.finish_succeeded(task.id, attempt=1, result=result, progress_fields={})
+
+    expected = {"when": "2026-12-06", "amount": "12.50", "n": [1, 2]}
+    assert done.result == expected
+    assert Task.objects.get(pk=task.pk).result == expected
+
+
+def test_a_result_json_cannot_hold_is_refused_with_a_message_naming_the_problem():
+    with pytest.raises(TypeError, match="task result is not JSON-serialisable: .*object"):
+        lifecycle.EncodedResult.of({"handle": object()})
