@@ -15,6 +15,14 @@ keeps its connection between requests, so CONN_MAX_AGE and CONN_HEALTH_CHECKS me
 mean under gunicorn; request_started and request_finished run on that same thread, so
 close_old_connections closes the connection it should; a web process never holds more than
 `threads` request connections. A request that finds every thread busy waits for one.
+
+The middleware and the view run as one synchronous call on that thread, as under WSGI.
+Django's handler runs its middleware chain in async mode: each of the project's middlewares
+(all synchronous, or both) then handed its request and its response to the request thread and
+back, and WhiteNoise, synchronous only, handed the rest of the chain back to the event loop:
+15 hand-offs to the thread for one request. Now there are three (request_started's receivers,
+the whole chain, response.close) and a 404 under Daphne answers in 1.2 ms instead of 2.5 ms
+(one client, this 2-core machine; the task list 160 requests/s instead of 108).
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import django
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 
@@ -33,6 +41,9 @@ class ThreadPoolASGIHandler(ASGIHandler):
         if threads < 1:
             raise ImproperlyConfigured("CASEWORK_ASGI_THREADS must be at least 1")
         super().__init__()
+        # Django's ASGIHandler loaded the chain in async mode; the synchronous chain is the
+        # one WSGI runs, and get_response_async below runs it on the request's thread.
+        self.load_middleware(is_async=False)
         self.executors = [
             ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"asgi-request-{n}")
             for n in range(threads)
@@ -60,6 +71,10 @@ class ThreadPoolASGIHandler(ASGIHandler):
                 await self.handle(scope, receive, send)
         finally:
             idle.put_nowait(executor)
+
+    async def get_response_async(self, request):
+        """The synchronous get_response (middleware, view, logging) on the request's thread."""
+        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
 
 
 def get_asgi_application() -> ThreadPoolASGIHandler:

@@ -95,3 +95,33 @@ def test_daphne_under_concurrent_clients_holds_at_most_its_threads_connections(u
         during = other_backends() - before
     assert [r.status_code for r in responses] == [200] * 200, responses[0].text
     assert 1 <= len(during) <= 3
+
+
+@override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["testserver"])
+def test_a_request_crosses_to_its_thread_once_for_middleware_and_view(monkeypatch):
+    """The project's middleware (WhiteNoise among them, which is synchronous only) and the view
+    run as one synchronous call on the request's thread: in Django's async chain each
+    middleware handed its request and response to the thread and back: 15 hand-offs here."""
+    from asgiref import sync
+
+    handler = ThreadPoolASGIHandler(1)
+    handoffs = []
+    original = sync.SyncToAsync.__call__
+
+    async def counted(self, *args, **kwargs):
+        handoffs.append(getattr(self.func, "__qualname__", repr(self.func)))
+        return await original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
+    communicator = HttpCommunicator(handler, "GET", "/where", headers=[(b"host", b"testserver")])
+    try:
+        response = asyncio.run(communicator.get_response(timeout=20))
+    finally:
+        handler.executors[0].submit(connections.close_all).result()
+        handler.executors[0].shutdown()
+
+    assert response["status"] == 200
+    # request_started's receivers, the whole get_response, and response.close (which sends
+    # request_finished): three, whatever the number of middlewares.
+    assert len(handoffs) == 3, handoffs
+    assert any("get_response" in name for name in handoffs), handoffs
