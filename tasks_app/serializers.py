@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -146,9 +147,57 @@ class TaskListSerializer(BuiltFieldsOnce, serializers.ModelSerializer):
     def get_cancel_requested(self, task: Task) -> bool:
         return task.cancel_requested_at is not None
 
+    def to_representation(self, task: Task) -> dict:
+        """A list row, written directly: the declared fields' values in Meta.fields order.
+
+        DRF's generic path visits the 21 fields of every row (attribute lookup, the field's
+        to_representation, an ordered dict): 1.1 ms of a 20-row page, a sixth of a list
+        request in-process. The fields stay declared for the schema and for TaskSerializer;
+        timestamps go through a DateTimeField, so they read exactly as the fields write them
+        (tests/tasks_app/test_api_tasks.py compares both paths row by row).
+        """
+        when = self._datetime_field().to_representation
+        duration = task.duration_seconds
+        return {
+            "id": str(task.id),
+            "name": task.name,
+            "task_type": task.task_type,
+            "status": str(task.status),
+            "priority": int(task.priority),
+            "queue": str(task.queue),
+            "task_system": str(task.task_system),
+            "progress": int(task.progress),
+            "message": task.progress_message,
+            "error": _error_of(task),
+            "attempts": int(task.attempts),
+            "max_retries": int(task.max_retries),
+            "owner": task.owner.username if task.owner_id is not None else None,
+            "parent_id": str(task.parent_id) if task.parent_id is not None else None,
+            "idempotency_key": task.idempotency_key,
+            "cancel_requested": task.cancel_requested_at is not None,
+            "created_at": when(task.created_at),
+            "queued_at": when(task.queued_at),
+            "started_at": when(task.started_at),
+            "finished_at": when(task.finished_at),
+            "duration_seconds": float(duration) if duration is not None else None,
+        }
+
+    def _datetime_field(self) -> serializers.DateTimeField:
+        """A DateTimeField in the current time zone, made once per serializer: a page's rows
+        share one child serializer, and looking the zone up for each of its 80 timestamps
+        was a tenth of a list request."""
+        field = self.__dict__.get("_datetime")
+        if field is None:
+            field = serializers.DateTimeField(default_timezone=timezone.get_current_timezone())
+            self._datetime = field
+        return field
+
 
 class TaskSerializer(TaskListSerializer):
     """A task in full. The traceback is shown to staff only: it describes the server."""
+
+    # Field by field: the detail has fields of its own (and is one row, not twenty).
+    to_representation = serializers.ModelSerializer.to_representation
 
     traceback = serializers.SerializerMethodField()
     schedule_id = serializers.IntegerField(

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..api_errors import invalid
-from ..authentication import BearerTokenAuthentication
+from ..authentication import BearerTokenAuthentication, delete_expired_tokens
 from ..parsers import BoundedFormParser, BoundedJSONParser
 from ..serializers import TokenRequestSerializer, TokenSerializer
 from ..throttles import TokenRateThrottle
@@ -51,6 +51,9 @@ class TokenApi(APIView):
         if user is None:
             message = "Unable to log in with the given username and password."
             raise invalid({"non_field_errors": [message]}, code="invalid_credentials")
+        # Requests no longer sweep a user's expired tokens (tasks_app.authentication); a new
+        # one does, so they never pile up.
+        delete_expired_tokens(user=user)
         instance, token = get_token_model().objects.create(
             user=user, expiry=knox_settings.TOKEN_TTL
         )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from .. import selectors, services
 from ..api_errors import Conflict
-from ..filters import StableOrderingFilter, TaskFilter
+from ..filters import StableOrderingFilter, TaskFilter, TaskFilterBackend
 from ..models import Task, TaskStatus
 from ..pagination import CappedLimitOffsetPagination
 from ..serializers import (
@@ -39,7 +38,7 @@ TAGS = ["tasks"]
 class TaskListCreateApi(SubmitApi):
     """GET: the caller's tasks (staff: everyone's). POST: submit a registered task type."""
 
-    filter_backends = [DjangoFilterBackend, StableOrderingFilter]
+    filter_backends = [TaskFilterBackend, StableOrderingFilter]
     filterset_class = TaskFilter
     ordering_fields = ["created_at", "finished_at", "priority", "status", "task_type", "name"]
     pagination_class = CappedLimitOffsetPagination

@@ -87,6 +87,64 @@ def test_an_expired_token_is_refused_and_removed(user):
     assert not AuthToken.objects.filter(user=user).exists()
 
 
+def test_a_request_looks_its_token_up_with_one_query(user, django_assert_num_queries):
+    token = login(user)["token"]
+    client = bearer(token)
+
+    # The token with its user, then the list's one statement (page and capped count).
+    with django_assert_num_queries(2):
+        response = client.get(f"{API}/tasks/")
+
+    assert response.status_code == 200
+    assert response.wsgi_request.user == user
+
+
+def test_an_unknown_token_is_refused_and_touches_no_row(user):
+    token = login(user)["token"]
+    forged = ("0" if token[0] != "0" else "1") + token[1:]
+
+    assert_error(bearer(forged).get(f"{API}/tasks/"), 401, "authentication_failed")
+    assert AuthToken.objects.filter(user=user).count() == 1
+
+
+def test_a_token_of_an_inactive_user_is_refused(user):
+    token = login(user)["token"]
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    assert_error(bearer(token).get(f"{API}/tasks/"), 401, "authentication_failed")
+
+
+def test_a_refused_expired_token_takes_its_users_other_expired_tokens_along(user, other_user):
+    """Requests no longer sweep a user's tokens; an expired one presented does, for that user."""
+    expired = login(user)["token"]
+    AuthToken.objects.filter(user=user).update(expiry=timezone.now() - timedelta(seconds=1))
+    AuthToken.objects.create(user, expiry=timedelta(seconds=-5))  # another, expired
+    live = login(user)["token"]
+    AuthToken.objects.create(other_user, expiry=timedelta(seconds=-5))
+
+    assert_error(bearer(expired).get(f"{API}/tasks/"), 401, "authentication_failed")
+
+    assert AuthToken.objects.filter(user=user).count() == 1
+    assert bearer(live).get(f"{API}/tasks/").status_code == 200
+    assert AuthToken.objects.filter(user=other_user).count() == 1
+
+
+def test_a_new_token_deletes_the_users_expired_ones(user, other_user):
+    old = login(user)["token"]
+    AuthToken.objects.filter(user=user).update(expiry=timezone.now() - timedelta(seconds=1))
+    kept = login(user)["token"]
+    AuthToken.objects.create(other_user, expiry=timedelta(seconds=-5))
+
+    newest = login(user)["token"]
+
+    assert AuthToken.objects.filter(user=user).count() == 2
+    assert AuthToken.objects.filter(user=other_user).count() == 1
+    assert_error(bearer(old).get(f"{API}/tasks/"), 401, "authentication_failed")
+    assert bearer(kept).get(f"{API}/tasks/").status_code == 200
+    assert bearer(newest).get(f"{API}/tasks/").status_code == 200
+
+
 def test_logout_revokes_the_token(user):
     token = login(user)["token"]
     client = bearer(token)
