@@ -190,17 +190,13 @@ def _last_hour_stats(*, user, now) -> dict:
         .filter(status__in=TaskStatus.terminal(), finished_at__gte=since)
         .order_by()
     )
-    by_status = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
+    if connection.vendor == "postgresql":
+        by_status, per_minute, durations = _last_hour_in_one_pass(finished)
+    else:
+        by_status, per_minute, durations = _last_hour_by_parts(finished)
     succeeded = by_status.get(TaskStatus.SUCCEEDED, 0)
     failed = by_status.get(TaskStatus.FAILED, 0)
     revoked = by_status.get(TaskStatus.REVOKED, 0)
-    per_minute = {
-        row["minute"]: row["n"]
-        for row in finished.annotate(minute=TruncMinute("finished_at"))
-        .values("minute")
-        .annotate(n=Count("id"))
-        .order_by("minute")
-    }
     return {
         "window_minutes": int(STATS_WINDOW.total_seconds() // 60),
         "finished": succeeded + failed + revoked,
@@ -209,8 +205,72 @@ def _last_hour_stats(*, user, now) -> dict:
         "revoked": revoked,
         "failure_rate": round(failed / (succeeded + failed), 4) if succeeded + failed else None,
         "throughput_per_minute": _minutes(since, now, per_minute),
-        "duration_by_type": _durations(finished),
+        "duration_by_type": durations,
     }
+
+
+# The last hour's counts by status, finishes per minute and durations per type, from one read
+# of the hour's rows. Three statements each read the same rows (an index range on finished_at
+# and a heap fetch per row: ~6,000 rows in the last hour of the 1,000,000-row benchmark table,
+# 4-5 ms apiece in-process); the MATERIALIZED CTE reads them once. Durations are the mean and
+# nearest-rank p95 over the newest STATS_DURATION_SAMPLE successes, as in _durations.
+_LAST_HOUR_SQL = """
+WITH finished AS MATERIALIZED ({rows})
+SELECT 'status', status, NULL::timestamptz, count(*), NULL::numeric, NULL::numeric
+FROM finished GROUP BY status
+UNION ALL
+SELECT 'minute', NULL, date_trunc('minute', finished_at), count(*), NULL, NULL
+FROM finished GROUP BY 3
+UNION ALL
+SELECT 'type', task_type, NULL, count(*), avg(seconds),
+    percentile_disc(0.95) WITHIN GROUP (ORDER BY seconds)
+FROM (
+    SELECT task_type, GREATEST(0, EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds
+    FROM finished WHERE status = %s AND started_at IS NOT NULL
+    ORDER BY finished_at DESC LIMIT %s
+) AS durations
+GROUP BY task_type
+"""
+
+
+def _last_hour_in_one_pass(finished: QuerySet[Task]) -> tuple[dict, dict, dict]:
+    """(count by status, finishes by minute, durations by type) in one statement."""
+    rows, params = finished.values_list(
+        "status", "task_type", "finished_at", "started_at"
+    ).query.sql_with_params()
+    by_status: dict[str, int] = {}
+    per_minute: dict = {}
+    durations: dict[str, dict] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LAST_HOUR_SQL.format(rows=rows),
+            [*params, TaskStatus.SUCCEEDED, STATS_DURATION_SAMPLE],
+        )
+        for part, key, minute, n, mean, p95 in cursor.fetchall():
+            if part == "status":
+                by_status[key] = n
+            elif part == "minute":
+                per_minute[minute] = n
+            else:
+                durations[key] = {
+                    "count": n,
+                    "mean_seconds": round(float(mean), 3),
+                    "p95_seconds": round(float(p95), 3),
+                }
+    return by_status, per_minute, dict(sorted(durations.items()))
+
+
+def _last_hour_by_parts(finished: QuerySet[Task]) -> tuple[dict, dict, dict]:
+    """The same as _last_hour_in_one_pass, a statement per part (databases but PostgreSQL)."""
+    by_status = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
+    per_minute = {
+        row["minute"]: row["n"]
+        for row in finished.annotate(minute=TruncMinute("finished_at"))
+        .values("minute")
+        .annotate(n=Count("id"))
+        .order_by("minute")
+    }
+    return by_status, per_minute, _durations(finished)
 
 
 def _broker_state() -> dict:
