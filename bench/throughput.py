@@ -53,8 +53,11 @@ def fill(variant: str, n: int, owner) -> float:
     if variant == "casework":
         from tasks_app.services import task_submit
 
+        from tasks_app.relay import relay
+
         for _ in range(n):
             task_submit(owner=owner, task_type="bench.noop")
+        relay.flush(timeout=60)  # the relay thread publishes what the submissions committed
     else:
         from bench.celery_bare import bare_noop, bare_noop_result
 

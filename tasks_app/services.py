@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from . import lifecycle, registry
 from .models import Priority, Task, TaskEvent, TaskStatus, TaskSystem
 from .notifications import check_callback_url
+from .relay import relay
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,14 @@ class TaskNotRetryable(TaskError):
 
 class TaskNotEditable(TaskError):
     pass
+
+
+class ActiveTaskLimitReached(TaskError):
+    """The owner already has as many unfinished tasks as one user may have."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"already {limit} unfinished tasks")
 
 
 def task_system() -> str:
@@ -62,6 +71,7 @@ def task_submit(
     notify_email: bool = False,
     callback_url: str = "",
     schedule=None,
+    active_cap: int | None = None,
 ) -> Submitted:
     """Record a task and publish it once the surrounding transaction commits.
 
@@ -69,6 +79,8 @@ def task_submit(
     `system`), and a DRF ValidationError naming the field for bad params or a callback URL
     the SSRF guard refuses. The same idempotency key for the same owner returns the existing
     task with created=False. `schedule` is the PeriodicTask that started a scheduled run.
+    With `active_cap`, raises ActiveTaskLimitReached when the owner already has that many
+    unfinished tasks (counted in the statement that inserts the row).
     """
     kind = registry.get(task_type)
     if not kind.public and not system:
@@ -102,17 +114,14 @@ def task_submit(
         schedule=schedule,
     )
     try:
-        with transaction.atomic():
-            task.save(force_insert=True)
-            lifecycle.record_event(task, from_status="", detail={"task_type": kind.name})
-    except IntegrityError:
-        if idempotency_key:
-            existing = Task.objects.filter(owner=owner, idempotency_key=idempotency_key).first()
-            if existing:
-                return Submitted(existing, False)
-        raise
+        created = lifecycle.record_submitted(task, active_cap=active_cap)
+    except lifecycle.ActiveCapReached as exc:
+        raise ActiveTaskLimitReached(exc.cap) from None
+    if not created:
+        # Another submission with the same key committed first.
+        return Submitted(Task.objects.get(owner=owner, idempotency_key=idempotency_key), False)
     task_id = task.id
-    transaction.on_commit(lambda: task_publish(task_id))
+    transaction.on_commit(lambda: relay.hand_over(task_id))
     return Submitted(task, True)
 
 
@@ -185,6 +194,23 @@ def task_publish(task_id, *, countdown: float = 0.0) -> bool:
             Task.objects.filter(pk=task.id, status=TaskStatus.QUEUED).update(
                 queued_at=timezone.now()
             )
+    return _hand_over(task, countdown=countdown)
+
+
+def task_publish_many(task_ids: list) -> int:
+    """Hand several committed pending tasks to the broker (or the inline pool) at once.
+
+    The outbox relay's round: one statement marks them queued, their "queued" events go out
+    in one broadcast call, then each is published; one that fails goes back to pending for
+    the sweeper. Rows no longer pending (cancelled meanwhile) are skipped. Returns how many
+    were handed over.
+    """
+    return sum(_hand_over(task, countdown=0) for task in lifecycle.mark_queued_many(task_ids))
+
+
+def _hand_over(task: Task, *, countdown: float) -> bool:
+    """Publish a queued task (or start it in the inline pool); on a broker failure put it
+    back to pending for the sweeper and return False."""
     if task.task_system == TaskSystem.INLINE or not settings.CELERY_ENABLED:
         from .runner import run_inline
 
@@ -193,7 +219,7 @@ def task_publish(task_id, *, countdown: float = 0.0) -> bool:
     try:
         _send_to_broker(task, countdown=countdown)
     except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
-        logger.warning("publishing task %s failed; the sweeper will retry", task_id, exc_info=True)
+        logger.warning("publishing task %s failed; the sweeper will retry", task.id, exc_info=True)
         lifecycle.transition(
             task.id,
             to=TaskStatus.PENDING,

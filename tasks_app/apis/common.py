@@ -132,7 +132,6 @@ class SubmitApi(TaskApi):
         existing = selectors.task_by_idempotency_key(owner=self.request.user, key=idempotency_key)
         if existing is not None:
             return self.task_response(existing, status.HTTP_200_OK)
-        self.check_active_limit()
         try:
             submitted = services.task_submit(
                 owner=self.request.user,
@@ -143,9 +142,12 @@ class SubmitApi(TaskApi):
                 idempotency_key=idempotency_key,
                 notify_email=notify_email,
                 callback_url=callback_url,
+                active_cap=settings.CASEWORK_MAX_ACTIVE_TASKS_PER_USER,
             )
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({"params": exc.detail}) from None
+        except services.ActiveTaskLimitReached as exc:
+            raise ActiveTaskLimit(exc.limit, ACTIVE_LIMIT_RETRY_AFTER) from None
         code = status.HTTP_201_CREATED if submitted.created else status.HTTP_200_OK
         return self.task_response(submitted.task, code)
 

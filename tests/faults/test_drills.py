@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from tasks_app import services
 from tasks_app.models import ErrorKind, Task, TaskEvent, TaskStatus
+from tasks_app.relay import relay
 from tests.conftest import broker_at, wait_for
 from tests.faults.conftest import kill, sweep_until
 
@@ -22,8 +23,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 
 def submit(owner, task_type="test.drill", **params) -> Task:
+    """Submit and wait for the relay's hand-over, so it reaches the broker the drill set."""
     with transaction.atomic():
-        return services.task_submit(owner=owner, task_type=task_type, params=params).task
+        task = services.task_submit(owner=owner, task_type=task_type, params=params).task
+    assert relay.flush()
+    return task
 
 
 def status_of(task: Task) -> str:

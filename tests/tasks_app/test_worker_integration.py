@@ -7,6 +7,7 @@ from django.db import transaction
 
 from tasks_app import services, sweepers
 from tasks_app.models import ErrorKind, Task, TaskEvent, TaskStatus
+from tasks_app.relay import relay
 from tasks_app.tasks import run_task
 from tests.conftest import broker_at, wait_for
 from tests.task_types import executions
@@ -135,6 +136,7 @@ def test_the_same_message_delivered_twice_runs_the_body_once(worker, user):
 def test_a_row_committed_while_the_broker_is_down_is_published_by_the_sweeper(worker, user):
     with broker_at("redis://127.0.0.1:1/0"):  # nothing listens on port 1
         task = submit(user, "add", {"x": 1, "y": 2})
+        assert relay.flush()  # the relay's round ran, and failed, while the broker was down
     assert Task.objects.get(pk=task.pk).status == TaskStatus.PENDING
 
     time.sleep(1.1)  # PENDING_REPUBLISH_AFTER in the test profile
