@@ -51,9 +51,8 @@ def fill(variant: str, n: int, owner) -> float:
     """Queue `n` tasks of `variant`; return the producer's rate (tasks/s)."""
     started = time.perf_counter()
     if variant == "casework":
-        from tasks_app.services import task_submit
-
         from tasks_app.relay import relay
+        from tasks_app.services import task_submit
 
         for _ in range(n):
             task_submit(owner=owner, task_type="bench.noop")
