@@ -125,3 +125,26 @@ def test_a_request_crosses_to_its_thread_once_for_middleware_and_view(monkeypatc
     # request_finished): three, whatever the number of middlewares.
     assert len(handoffs) == 3, handoffs
     assert any("get_response" in name for name in handoffs), handoffs
+
+
+def test_the_asgi_application_freezes_what_loading_made():
+    """A full garbage collection in a web process walks only what requests made since start."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, worker_env
+
+    script = "import gc, config.asgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env=worker_env(CELERY_ENABLED="true"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    frozen, tracked = map(int, done.stdout.split())
+    assert frozen > 50_000
+    assert tracked < frozen / 10
