@@ -99,6 +99,26 @@ def test_a_request_looks_its_token_up_with_one_query(user, django_assert_num_que
     assert response.wsgi_request.user == user
 
 
+def test_the_token_lookup_returns_the_token_and_its_whole_user(user):
+    from django.contrib.auth import get_user_model
+    from django.forms.models import model_to_dict
+    from knox.crypto import hash_token
+
+    from tasks_app.authentication import token_with_user
+
+    token = login(user)["token"]
+    stored = AuthToken.objects.get(user=user)
+
+    found = token_with_user(hash_token(token))
+
+    assert model_to_dict(found) == model_to_dict(stored)
+    assert found.user == user and found.pk == stored.pk and found.expiry == stored.expiry
+    reloaded = get_user_model().objects.get(pk=user.pk)
+    assert model_to_dict(found.user) == model_to_dict(reloaded)
+    assert found.user.last_login == reloaded.last_login is not None
+    assert token_with_user(hash_token(token[:-1] + ("1" if token[-1] == "0" else "0"))) is None
+
+
 def test_an_unknown_token_is_refused_and_touches_no_row(user):
     token = login(user)["token"]
     forged = ("0" if token[0] != "0" else "1") + token[1:]
