@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -82,3 +82,27 @@ def test_durations_read_the_newest_successes_only(user, monkeypatch):
     _, _, durations = selectors._last_hour_in_one_pass(finished)
 
     assert durations == {"add": {"count": 2, "mean_seconds": 1.875, "p95_seconds": 2.25}}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_list_filtered_by_status_and_type_counts_from_the_index_alone(user):
+    """The capped count reads task_type from task_status_created's entries: no table rows."""
+    Task.objects.bulk_create(
+        Task(owner=user, name=f"t{i}", task_type=("add", "example")[i % 2], status=status)
+        for i, status in enumerate([TaskStatus.FAILED, TaskStatus.SUCCEEDED] * 1500)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE tasks_app_task")
+    matching = Task.objects.filter(status=TaskStatus.FAILED, task_type="add")
+    sql, params = matching.order_by("-created_at").values("pk")[:1001].query.sql_with_params()
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        # On a table this small a sequential scan would win; the question is which index scan.
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) SELECT COUNT(*) FROM ({sql}) AS c", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "Index Only Scan Backward using task_status_created" in plan, plan
+    assert "Heap Fetches: 0" in plan, plan
+    assert matching.count() == 1500
