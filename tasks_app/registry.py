@@ -69,6 +69,8 @@ class TaskType:
 
     def to_json_params(self, params: dict) -> dict:
         """Validated params in the JSON form stored on the row (dates as strings, etc.)."""
+        if self.params is EmptyParams and isinstance(params, dict):
+            return {}
         serializer = self.params(data=params)
         serializer.is_valid(raise_exception=True)
         return {
