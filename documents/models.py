@@ -102,6 +102,8 @@ class Document(models.Model):
     page_count = models.PositiveIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     analysis = models.JSONField(null=True, blank=True)
+    # On PostgreSQL the references into the task table are checked by triggers, not FOREIGN
+    # KEYs (tasks_app migration 0007): a retention prune checks them once per statement.
     ingest_task = models.ForeignKey(
         "tasks_app.Task",
         null=True,
@@ -181,6 +183,7 @@ class Export(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="document_exports"
     )
+    # Checked by a trigger on PostgreSQL, as Document.ingest_task is.
     task = models.OneToOneField(
         "tasks_app.Task", on_delete=models.CASCADE, related_name="document_export"
     )

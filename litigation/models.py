@@ -96,6 +96,8 @@ def artifact_path(artifact: Artifact, filename: str) -> str:
 class Artifact(models.Model):
     """One file a litigation task wrote; a rerun of the task replaces it."""
 
+    # On PostgreSQL checked by triggers, not a FOREIGN KEY (tasks_app migration 0007): a
+    # retention prune checks the references into the task table once per statement.
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="litigation_artifacts")
     kind = models.CharField(max_length=16, choices=ArtifactKind.choices)
     format = models.CharField(max_length=8, choices=ArtifactFormat.choices)

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Count
 from django.db.models.deletion import get_candidate_relations_to_delete
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -25,8 +26,12 @@ from .stats import ALL_TYPES, TaskStats
 logger = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 5_000
-# A prune of at least this many tasks ends with ANALYZE of the table.
-ANALYZE_AFTER = 50_000
+# A prune that removed more than this share of the task table (and 50 rows) ends with ANALYZE
+# of it: PostgreSQL's autovacuum rule (autovacuum_analyze_scale_factor, _threshold). Below it the
+# statistics barely move, and ANALYZE of a 1,000,000-row table costs ~350 ms however few rows
+# went (as much as pruning 25,000 tasks).
+ANALYZE_SHARE = 0.1
+ANALYZE_ROWS = 50
 # Hours a run of the roll-up may compute, so a first run over a long history stays bounded.
 ROLLUP_MAX_HOURS_PER_RUN = 24 * 8
 
@@ -94,8 +99,9 @@ def prune_expired(
     Deletes in chunks of `chunk` ids, each in its own transaction, reading no rows into
     memory: a table of millions of rows is never loaded, and a long prune never holds one long
     lock. Files of rows that cascade from a task (exports, artifacts) are removed once their
-    chunk commits. `on_chunk(n)` is called after each chunk (a progress bar). After a large
-    prune the table is analysed, so the planner's estimates do not wait for autovacuum.
+    chunk commits. `on_chunk(n)` is called after each chunk (a progress bar). A prune of a
+    tenth of the table or more ends with ANALYZE, so the planner's estimates do not wait for
+    autovacuum.
     """
     report = PruneReport(dry_run=dry_run)
     delete_chunk = _delete_chunk_in_sql if _set_based() else _delete_chunk_with_orm
@@ -109,18 +115,30 @@ def prune_expired(
             continue
         while True:
             deleted, files = delete_chunk(queryset, chunk)
-            if not deleted:
+            if deleted:
+                report.files += files
+                report.tasks += deleted
+                report.by_type[label] = report.by_type.get(label, 0) + deleted
+                if on_chunk:
+                    on_chunk(deleted)
+            # A short chunk was the last: its pick waited for every row lock it met.
+            if deleted < chunk:
                 break
-            report.files += files
-            report.tasks += deleted
-            report.by_type[label] = report.by_type.get(label, 0) + deleted
-            if on_chunk:
-                on_chunk(deleted)
-    if report.tasks >= ANALYZE_AFTER and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Task._meta.db_table}")
+    if report.tasks and connection.vendor == "postgresql":
+        _analyze_if_changed(report.tasks)
     report.results = prune_celery_results(dry_run=dry_run, chunk=chunk, now=now)
     return report
+
+
+def _analyze_if_changed(deleted: int) -> None:
+    """ANALYZE the task table if `deleted` rows are more than its analyze threshold."""
+    table = Task._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        # -1: never analysed or vacuumed.
+        rows = max(cursor.fetchone()[0], 0)
+        if deleted > ANALYZE_ROWS + ANALYZE_SHARE * rows:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:
@@ -138,34 +156,76 @@ def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:
 # A chunk on PostgreSQL is one statement: the ids are picked and locked, every row pointing at
 # them is deleted or unlinked (as its on_delete says), and the tasks go, without the ids ever
 # leaving the server. Measured on 1,000,000 tasks, 5,000 expired ones (4 events each) per
-# chunk, EXPLAIN (ANALYZE) with the constraints checked immediately (bench/scale.py's data):
+# chunk, EXPLAIN (ANALYZE, BUFFERS) (bench/scale.py's data, 2-core EPYC, 2026-12-06):
 #   - Django's collector: ~1,200 ms a chunk (4,076 rows/s in bench.scale);
-#   - one DELETE/UPDATE per relation with `= ANY(<5,000 ids>)`: ~400 ms, of which ~20 ms a
-#     statement just to plan and bind the array, and 230 ms in the task DELETE;
-#   - this one statement: the statement itself 35-45 ms (the events 35, the tasks 35);
-#     the rest is the foreign-key triggers, which PostgreSQL runs once per deleted task and
-#     constraint (two lookups each for NO ACTION): 36-72 ms per constraint per chunk, of which
-#     the TaskEvent one was the dearest (72 ms: it visits the events this statement deleted).
-#     Hence TaskEvent.task has no database constraint (see the model).
+#   - the previous statement, `IN (SELECT id FROM doomed)` everywhere, with the four FOREIGN
+#     KEYs into the task table: 184 ms, of which 127 ms the constraints' per-row checks and
+#     ~45 ms the events: the planner, blind to the CTE's size, hashed a sequential scan of the
+#     whole event table;
+#   - this statement with the triggers of migration 0007: 36 ms. Each relation is matched
+#     with `= ANY(<the ids as one array>)`, which the planner always answers from the index
+#     (~25 ms for 20,000 events); the tasks are deleted by the row addresses their lock
+#     returned (a TID scan, 13 ms less than 5,000 primary-key lookups); the references are
+#     checked once, after the statement (6-7 ms for the four).
+#     Under ON DELETE RESTRICT instead of NO ACTION the constraints still cost 55 ms.
+CHUNK_ATTEMPTS = 3
+
+
 def _delete_chunk_in_sql(queryset, chunk: int) -> tuple[int, int]:
-    """Delete up to `chunk` tasks of `queryset` and what hangs on them, in one statement."""
+    """Delete up to `chunk` tasks of `queryset` and what hangs on them, in one statement.
+
+    A row pointing at one of the tasks that commits while the statement waits for the tasks'
+    row locks is not in the statement's snapshot, so it is neither unlinked nor deleted; the
+    reference check after the statement sees it and fails the chunk, and the next attempt,
+    with a new snapshot, unlinks or deletes it too.
+    """
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            return _delete_chunk_statement(queryset, chunk)
+        except IntegrityError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            logger.info("prune chunk met a reference committed meanwhile; retrying")
+    raise AssertionError("unreachable")
+
+
+def _delete_chunk_statement(queryset, chunk: int) -> tuple[int, int]:
+    quote = connection.ops.quote_name
+    table = quote(Task._meta.db_table)
     with transaction.atomic():
-        # FOR UPDATE: a task placed on legal hold meanwhile is re-checked and kept.
+        # Oldest first, by the finished_at index: an index scan marks the entries of the rows
+        # earlier chunks deleted as dead as it passes them, where a bitmap scan would visit
+        # every one of them again in each chunk. FOR UPDATE: a task placed on legal hold
+        # meanwhile is re-checked and kept. The row address is the locked version's (a
+        # concurrent update is followed), and stays until the commit: nothing else can change
+        # a locked row, and no step below changes these.
         pick, params = (
-            queryset.values("id")[:chunk].select_for_update(of=("self",)).query.sql_with_params()
+            queryset.order_by("finished_at")
+            .values("id", tid=RawSQL(f"{table}.ctid", (), output_field=models.TextField()))[:chunk]
+            .select_for_update(of=("self",))
+            .query.sql_with_params()
         )
-        steps, file_columns = _cascade_steps()
-        table = connection.ops.quote_name(Task._meta.db_table)
+        ids = f"(SELECT ids FROM ids)::{Task._meta.pk.db_type(connection)}[]"
+        steps, file_columns = _cascade_steps(ids)
         sql = (
             f"WITH doomed AS MATERIALIZED ({pick}), "
+            "ids AS MATERIALIZED (SELECT array_agg(id) AS ids FROM doomed), "
             + "".join(f"{step}, " for step in steps)
-            + f"gone AS (DELETE FROM {table} WHERE id IN (SELECT id FROM doomed) RETURNING 1) "
-            + "SELECT (SELECT count(*) FROM gone)"
+            + f"gone AS (DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT tid FROM doomed)) "
+            "RETURNING 1) "
+            "SELECT (SELECT count(*) FROM doomed), (SELECT count(*) FROM gone)"
             + "".join(f", ARRAY(SELECT {column} FROM {cte})" for cte, column, _ in file_columns)
         )
         with connection.cursor() as cursor:
+            # The planner prices the statement past jit_above_cost (it expects to walk every
+            # expired row); compiling it took ~20 ms of a ~50 ms chunk and saves nothing.
+            cursor.execute("SET LOCAL jit = off")
             cursor.execute(sql, params)
-            deleted, *names = cursor.fetchone()
+            picked, deleted, *names = cursor.fetchone()
+        if deleted != picked:
+            # Their related rows went with the others: undo the chunk rather than keep tasks
+            # without their events.
+            raise RuntimeError(f"prune picked {picked} tasks but deleted {deleted}")
         files = [
             (storage, name)
             for (_, _, storage), column_names in zip(file_columns, names, strict=True)
@@ -192,9 +252,9 @@ def _set_based() -> bool:
     return True
 
 
-def _cascade_steps() -> tuple[list[str], list[tuple[str, str, object]]]:
-    """The CTEs deleting or unlinking the rows that point at `doomed` tasks, and for each
-    file column of a deleted row: (CTE, column, storage)."""
+def _cascade_steps(ids: str) -> tuple[list[str], list[tuple[str, str, object]]]:
+    """The CTEs deleting or unlinking the rows that point at the tasks whose ids are the array
+    `ids`, and for each file column of a deleted row: (CTE, column, storage)."""
     quote = connection.ops.quote_name
     steps, file_columns = [], []
     for n, relation in enumerate(get_candidate_relations_to_delete(Task._meta)):
@@ -204,17 +264,15 @@ def _cascade_steps() -> tuple[list[str], list[tuple[str, str, object]]]:
             files = [f for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
             returning = ", ".join(quote(f.column) for f in files) or "1"
             steps.append(
-                f"{cte} AS (DELETE FROM {table} WHERE {column} IN (SELECT id FROM doomed) "
-                f"RETURNING {returning})"
+                f"{cte} AS (DELETE FROM {table} WHERE {column} = ANY({ids}) RETURNING {returning})"
             )
             file_columns += [(cte, quote(f.column), f.storage) for f in files]
         elif relation.on_delete is models.SET_NULL:
             # A child deleted in this chunk too is left to the DELETE: one statement must not
             # change a row twice.
-            own = " AND id NOT IN (SELECT id FROM doomed)" if model is Task else ""
+            own = f" AND NOT ({quote(model._meta.pk.column)} = ANY({ids}))" if model is Task else ""
             steps.append(
-                f"{cte} AS (UPDATE {table} SET {column} = NULL "
-                f"WHERE {column} IN (SELECT id FROM doomed){own})"
+                f"{cte} AS (UPDATE {table} SET {column} = NULL WHERE {column} = ANY({ids}){own})"
             )
     return steps, file_columns
 

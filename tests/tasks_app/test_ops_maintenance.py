@@ -182,21 +182,43 @@ def test_a_rolled_back_prune_keeps_rows_and_files(
     assert (tmp_path / artifact.file.name).exists()
 
 
-def test_a_large_prune_analyses_the_task_table(user, prune_path, monkeypatch):
+def test_a_prune_of_a_tenth_of_the_table_analyses_it(user, prune_path, monkeypatch):
+    """As autovacuum would (50 rows plus a tenth of the table); a smaller prune does not pay
+    for an ANALYZE of the whole table."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    for _ in range(3):
-        finished_task(owner=user, finished_at=days_ago(40))
-    monkeypatch.setattr(maintenance, "ANALYZE_AFTER", 3)
+    for days in (40, 41, 42, 43, 44, 45):
+        finished_task(owner=user, finished_at=days_ago(days))
+    for _ in range(24):
+        finished_task(owner=user, finished_at=days_ago(1))
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE tasks_app_task")  # 30 rows: analysed from 3 pruned on
+    monkeypatch.setattr(maintenance, "ANALYZE_ROWS", 0)
     with CaptureQueriesContext(connection) as small:
-        maintenance.prune_expired(now=NOW, older_than=timedelta(days=400))
+        assert maintenance.prune_expired(now=NOW, older_than=timedelta(days=44.5)).tasks == 1
     with CaptureQueriesContext(connection) as large:
-        assert maintenance.prune_expired(now=NOW, chunk=2).tasks == 3
+        assert maintenance.prune_expired(now=NOW, chunk=2).tasks == 5
 
-    analyse = "ANALYZE tasks_app_task"
-    assert [q["sql"] for q in small.captured_queries if q["sql"] == analyse] == []
-    assert [q["sql"] for q in large.captured_queries if q["sql"] == analyse] == [analyse]
+    def analysed(queries):
+        return [q["sql"] for q in queries.captured_queries if q["sql"].startswith("ANALYZE")]
+
+    assert analysed(small) == []
+    assert analysed(large) == ['ANALYZE "tasks_app_task"']
+
+
+def test_a_postgresql_chunk_is_one_statement(user, prune_path):
+    """Each chunk of the set-based path is one statement (no per-row or per-relation round
+    trips); the last, short chunk ends the prune without another pick."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(5):
+        finished_task(owner=user, finished_at=days_ago(40))
+    with CaptureQueriesContext(connection) as queries:
+        assert maintenance.prune_expired(now=NOW, chunk=2).tasks == 5
+    chunks = [q for q in queries.captured_queries if q["sql"].startswith("WITH doomed")]
+    assert len(chunks) == (3 if prune_path == "sql" else 0)
 
 
 # --- hourly roll-up -------------------------------------------------------------------------
