@@ -268,6 +268,45 @@ def test_list_rows_are_exactly_what_the_declared_fields_write(user, staff_user):
     assert by_name["in succeeded"]["created_at"].endswith("+08:00")  # settings.TIME_ZONE
 
 
+@pytest.mark.parametrize("staff", [False, True])
+def test_a_task_in_full_is_exactly_what_the_declared_fields_write(user, staff_user, staff):
+    """The detail (and every submit's answer) is written directly; it must equal DRF's
+    field-by-field output, traceback included for staff only."""
+    from rest_framework.renderers import JSONRenderer
+    from rest_framework.test import APIRequestFactory
+
+    from tasks_app.serializers import TaskSerializer
+
+    request = APIRequestFactory().get("/")
+    request.user = staff_user if staff else user
+    tasks = [in_status(user, status, name=f"in {status}") for status in TaskStatus.values]
+    Task.objects.filter(pk=tasks[0].pk).update(
+        params={"x": 1, "日期": "2026-12-06"},
+        steps=[{"name": "read", "status": "succeeded"}],
+        result={"pages": [1, 2]},
+        traceback="Traceback (most recent call last): ...",
+        worker="host:12 node",
+        heartbeat_at=timezone.now(),
+        next_attempt_at=timezone.now(),
+        notify_email=True,
+        callback_url="https://example.com/hook",
+        legal_hold=True,
+    )
+
+    for task in Task.objects.select_related("owner"):
+        serializer = TaskSerializer(task, context={"request": request})
+        generic = serializers.ModelSerializer.to_representation(serializer, task)
+        assert serializer.data == generic
+        assert JSONRenderer().render(serializer.data) == JSONRenderer().render(generic)
+    full = TaskSerializer(Task.objects.get(pk=tasks[0].pk), context={"request": request}).data
+    assert full["traceback"] == ("Traceback (most recent call last): ..." if staff else None)
+    assert (full["legal_hold"], full["notify_email"], full["params"]["日期"]) == (
+        True,
+        True,
+        "2026-12-06",
+    )
+
+
 def test_a_page_past_the_last_row_still_counts_the_rows(api, user, django_assert_max_num_queries):
     for i in range(3):
         submit(user, name=f"t{i}")
