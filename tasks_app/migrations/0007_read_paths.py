@@ -6,8 +6,8 @@ read per candidate row (5,000 of them on the 1,000,000-row benchmark table). The
 rebuilt: on PostgreSQL the table is locked for writes while it builds (4 s for 1,000,000 rows
 on the 2-core benchmark machine).
 
-Numbered 0007 beside the retention work's own 0007 (written at the same time, in the same
-working tree); the two touch different indexes and may be chained in either order.
+Numbered 0007 beside the retention work's own 0007, written at the same time in the same
+working tree, and chained after it; the two touch different indexes.
 """
 
 from django.db import migrations, models
@@ -15,7 +15,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tasks_app", "0006_taskevent_task_no_db_constraint"),
+        ("tasks_app", "0007_retention"),
     ]
 
     operations = [
