@@ -12,6 +12,7 @@ from config.asgi import application
 from tasks_app import lifecycle, services
 from tasks_app.broadcast import broadcaster
 from tasks_app.models import Task, TaskStatus
+from tasks_app.relay import relay
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -19,9 +20,13 @@ ORIGIN = (b"origin", b"http://localhost")
 
 
 def running_task(owner) -> Task:
+    """A claimed task whose "queued" (seq 1) and "running" (seq 2) events are already out."""
     task = services.task_submit(owner=owner, task_type="test.spin", params={"key": "ws"}).task
-    Task.objects.filter(pk=task.pk).update(status=TaskStatus.QUEUED)
-    return lifecycle.claim(task.id)
+    assert relay.flush()
+    assert Task.objects.get(pk=task.pk).status == TaskStatus.QUEUED
+    claimed = lifecycle.claim(task.id)
+    broadcaster.flush()
+    return claimed
 
 
 def token_header(user) -> tuple[bytes, bytes]:
