@@ -77,15 +77,49 @@ def drain(variant: str, n: int, index: int) -> dict:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{variant}: the worker never took a task")
             time.sleep(0.002)
+        cpu_before = cpu_seconds(worker.pid)
         t0 = time.perf_counter()
         while broker_backlog(client, QUEUES) > 0:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{variant}: not drained in time")
             time.sleep(0.005)
         elapsed = time.perf_counter() - t0
+        cpu_after = cpu_seconds(worker.pid)
     finally:
         stop(worker)
-    return {"seconds": round(elapsed, 3), "tasks_per_s": round(n / elapsed, 1)}
+    cpu = {
+        part: round((cpu_after.get(part, 0) - cpu_before.get(part, 0)) / n * 1000, 3)
+        for part in CPU_PARTS
+    }
+    return {"seconds": round(elapsed, 3), "tasks_per_s": round(n / elapsed, 1), "cpu_ms": cpu}
+
+
+CPU_PARTS = ("worker_main", "pool_children", "postgres", "redis")
+
+
+def cpu_seconds(worker_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the worker's main process, its pool children, and every
+    PostgreSQL and Redis server process on the machine (the machine's, so run it quiet)."""
+    import psutil
+
+    totals = dict.fromkeys(CPU_PARTS, 0.0)
+    main = psutil.Process(worker_pid)
+    # `nice` execs the worker, so the pid started is the worker's main process.
+    members = {"worker_main": [main], "pool_children": main.children(recursive=True)}
+    for proc in psutil.process_iter(["name"]):
+        name = proc.info["name"] or ""
+        if name.startswith("postgres"):
+            members.setdefault("postgres", []).append(proc)
+        elif name.startswith("redis-server"):
+            members.setdefault("redis", []).append(proc)
+    for part, procs in members.items():
+        for proc in procs:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            totals[part] += times.user + times.system
+    return totals
 
 
 def check(variant: str, n: int) -> dict:
@@ -138,11 +172,14 @@ def main() -> None:
             "added cost <= 1 ms per task": added_ms <= 1.0,
         },
     }
+    cpu = {v: {p: median([r["cpu_ms"][p] for r in runs[v]]) for p in CPU_PARTS} for v in VARIANTS}
+    summary["cpu_ms_per_task"] = cpu
     rows = [
         [
             v,
             rate[v],
             f"{per_task_ms[v]:.2f}",
+            " / ".join(f"{cpu[v][p]:.2f}" for p in CPU_PARTS),
             median([r["producer_per_s"] for r in runs[v]]),
             ", ".join(str(r["tasks_per_s"]) for r in runs[v]),
         ]
@@ -153,7 +190,15 @@ def main() -> None:
         f"{args.tasks} no-op tasks per run, one worker (prefork -c 2, the product's CELERY_* "
         f"settings), median of {args.repeats} interleaved runs.\n\n"
         + md_table(
-            ["variant", "tasks/s", "worker ms/task (2 procs)", "producer tasks/s", "runs"], rows
+            [
+                "variant",
+                "tasks/s",
+                "worker ms/task (2 procs)",
+                "CPU ms/task: worker main / pool children / PostgreSQL / Redis",
+                "producer tasks/s",
+                "runs",
+            ],
+            rows,
         )
         + f"\n- casework / bare = {summary['casework_vs_bare']} (goal ≥ 0.5)\n"
         f"- casework / bare+django-celery-results = {summary['casework_vs_bare_results']} "
