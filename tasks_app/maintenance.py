@@ -155,19 +155,25 @@ def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:
 
 # A chunk on PostgreSQL is one statement: the ids are picked and locked, every row pointing at
 # them is deleted or unlinked (as its on_delete says), and the tasks go, without the ids ever
-# leaving the server. Measured on 1,000,000 tasks, 5,000 expired ones (4 events each) per
-# chunk, EXPLAIN (ANALYZE, BUFFERS) (bench/scale.py's data, 2-core EPYC, 2026-12-06):
-#   - Django's collector: ~1,200 ms a chunk (4,076 rows/s in bench.scale);
-#   - the previous statement, `IN (SELECT id FROM doomed)` everywhere, with the four FOREIGN
-#     KEYs into the task table: 184 ms, of which 127 ms the constraints' per-row checks and
-#     ~45 ms the events: the planner, blind to the CTE's size, hashed a sequential scan of the
-#     whole event table;
-#   - this statement with the triggers of migration 0007: 36 ms. Each relation is matched
-#     with `= ANY(<the ids as one array>)`, which the planner always answers from the index
-#     (~25 ms for 20,000 events); the tasks are deleted by the row addresses their lock
-#     returned (a TID scan, 13 ms less than 5,000 primary-key lookups); the references are
-#     checked once, after the statement (6-7 ms for the four).
-#     Under ON DELETE RESTRICT instead of NO ACTION the constraints still cost 55 ms.
+# leaving the server. Measured with EXPLAIN (ANALYZE, BUFFERS) of one chunk of 5,000 expired
+# tasks (4 events each) among 1,000,000 (bench/scale.py's data, 2-core EPYC, 2026-12-06):
+#   - Django's collector: ~1,200 ms (4,076 rows/s in bench.scale);
+#   - one DELETE/UPDATE per relation with `= ANY(<5,000 ids>)` from the client: ~400 ms, of
+#     which ~20 ms a statement to plan and bind the array;
+#   - the previous statement, `IN (SELECT id FROM doomed)` everywhere, under the four FOREIGN
+#     KEYs into the task table: ~205 ms, of which ~136 ms PostgreSQL's checks of them, run once
+#     per deleted row and constraint (parent 47 ms, the other three 30 each; 56 ms in all with
+#     ON DELETE RESTRICT, which skips one of the two lookups). Its planner could not see the
+#     chunk's size either and hashed a sequential scan of the whole event table (45 ms on a
+#     100 MB one);
+#   - this statement, with the references checked by the triggers of migration 0007 once per
+#     statement: 37-40 ms, the check 6-8 ms. Every relation is matched with `= ANY(<one array
+#     of the ids>)`, which the planner answers from the index whatever its statistics say; the
+#     tasks are deleted by the row addresses their locks returned (a TID scan: 13 ms less than
+#     5,000 primary-key lookups); JIT is off (the planner prices the statement past
+#     jit_above_cost, and compiling took ~20 ms).
+#   With 4,000,000 events and 100,000 documents, 10,000 exports, 30,000 artifacts and 50,000
+#   child tasks pointing at other tasks: 270-480 ms before, 63 ms now (the check 16 ms).
 CHUNK_ATTEMPTS = 3
 
 
@@ -217,8 +223,7 @@ def _delete_chunk_statement(queryset, chunk: int) -> tuple[int, int]:
             + "".join(f", ARRAY(SELECT {column} FROM {cte})" for cte, column, _ in file_columns)
         )
         with connection.cursor() as cursor:
-            # The planner prices the statement past jit_above_cost (it expects to walk every
-            # expired row); compiling it took ~20 ms of a ~50 ms chunk and saves nothing.
+            # Compiling this statement took ~20 ms of a ~50 ms chunk and saved nothing.
             cursor.execute("SET LOCAL jit = off")
             cursor.execute(sql, params)
             picked, deleted, *names = cursor.fetchone()
