@@ -26,6 +26,8 @@ from .stats import ALL_TYPES, TaskStats
 logger = logging.getLogger(__name__)
 
 PRUNE_CHUNK = 5_000
+# Attempts of a chunk that met a reference committed while it waited (see _with_retries).
+CHUNK_ATTEMPTS = 3
 # A prune that removed more than this share of the task table (and 50 rows) ends with ANALYZE
 # of it: PostgreSQL's autovacuum rule (autovacuum_analyze_scale_factor, _threshold). Below it the
 # statistics barely move, and ANALYZE of a 1,000,000-row table costs ~350 ms however few rows
@@ -114,7 +116,7 @@ def prune_expired(
                 report.by_type[label] = counted
             continue
         while True:
-            deleted, files = delete_chunk(queryset, chunk)
+            deleted, files = _with_retries(delete_chunk, queryset, chunk)
             if deleted:
                 report.files += files
                 report.tasks += deleted
@@ -141,12 +143,33 @@ def _analyze_if_changed(deleted: int) -> None:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
+def _with_retries(delete_chunk, queryset, chunk: int) -> tuple[int, int]:
+    """Run `delete_chunk`, again if a reference to one of its tasks was committed meanwhile.
+
+    Such a row is not in the snapshot the chunk read its related rows with, so it is neither
+    unlinked nor deleted; the reference check at the task's DELETE (PostgreSQL: after the
+    statement, with a new snapshot) sees it and fails the chunk, and the next attempt unlinks or
+    deletes it too.
+    """
+    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+        try:
+            return delete_chunk(queryset, chunk)
+        except IntegrityError:
+            if attempt == CHUNK_ATTEMPTS:
+                raise
+            logger.info("prune chunk met a reference committed meanwhile; retrying")
+    raise AssertionError("unreachable")
+
+
 def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:
     """Delete up to `chunk` tasks of `queryset` through Django's delete collector (SQLite)."""
-    ids = list(queryset.values_list("id", flat=True)[:chunk])
-    if not ids:
-        return 0, 0
     with transaction.atomic():
+        # Picked in the deleting transaction, locked where the database can (SQLite's
+        # transactions take the write lock when they begin): a task placed on legal hold
+        # meanwhile is re-checked and kept.
+        ids = list(queryset.values_list("id", flat=True)[:chunk].select_for_update(of=("self",)))
+        if not ids:
+            return 0, 0
         files = _cascaded_files(ids)
         Task.objects.filter(pk__in=ids).only("id").delete()
         transaction.on_commit(lambda: _delete_files(files))
@@ -174,28 +197,8 @@ def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:
 #     jit_above_cost, and compiling took ~20 ms).
 #   With 4,000,000 events and 100,000 documents, 10,000 exports, 30,000 artifacts and 50,000
 #   child tasks pointing at other tasks: 270-480 ms before, 63 ms now (the check 16 ms).
-CHUNK_ATTEMPTS = 3
-
-
 def _delete_chunk_in_sql(queryset, chunk: int) -> tuple[int, int]:
-    """Delete up to `chunk` tasks of `queryset` and what hangs on them, in one statement.
-
-    A row pointing at one of the tasks that commits while the statement waits for the tasks'
-    row locks is not in the statement's snapshot, so it is neither unlinked nor deleted; the
-    reference check after the statement sees it and fails the chunk, and the next attempt,
-    with a new snapshot, unlinks or deletes it too.
-    """
-    for attempt in range(1, CHUNK_ATTEMPTS + 1):
-        try:
-            return _delete_chunk_statement(queryset, chunk)
-        except IntegrityError:
-            if attempt == CHUNK_ATTEMPTS:
-                raise
-            logger.info("prune chunk met a reference committed meanwhile; retrying")
-    raise AssertionError("unreachable")
-
-
-def _delete_chunk_statement(queryset, chunk: int) -> tuple[int, int]:
+    """Delete up to `chunk` tasks of `queryset` and what hangs on them, in one statement."""
     quote = connection.ops.quote_name
     table = quote(Task._meta.db_table)
     with transaction.atomic():
