@@ -265,13 +265,21 @@ class TaskStatusSerializer(serializers.Serializer):
         return task.cancel_requested_at is not None
 
     def to_representation(self, task: Task) -> dict:
-        data = super().to_representation(task)
-        if task.status != TaskStatus.SUCCEEDED:
-            data.pop("result", None)
+        """Written directly, like the list row: this is what clients poll every few seconds
+        (tests/tasks_app/test_api_tasks.py compares it with the declared fields' output)."""
+        data = {
+            "task_id": str(task.id),
+            "status": str(task.status),
+            "progress": int(task.progress),
+            "message": task.progress_message,
+            "steps": task.steps,
+            "task_system": str(task.task_system),
+            "cancel_requested": task.cancel_requested_at is not None,
+        }
+        if task.status == TaskStatus.SUCCEEDED:
+            data["result"] = task.result
         error = _error_of(task)
-        if error is None:
-            data.pop("error", None)
-        else:
+        if error is not None:
             data["error"] = error
         return data
 

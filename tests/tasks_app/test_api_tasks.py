@@ -307,6 +307,38 @@ def test_a_task_in_full_is_exactly_what_the_declared_fields_write(user, staff_us
     )
 
 
+def test_a_status_is_exactly_what_the_declared_fields_write(user):
+    """The status poll is written directly; it must equal DRF's field-by-field output (with
+    `result` only once succeeded and `error` only when there is one)."""
+    from rest_framework.renderers import JSONRenderer
+
+    from tasks_app.serializers import TaskStatusSerializer
+
+    for status in TaskStatus.values:
+        in_status(user, status, name=f"in {status}")
+    Task.objects.filter(status=TaskStatus.RUNNING).update(
+        cancel_requested_at=timezone.now(), steps=[{"name": "读取", "status": "running"}]
+    )
+
+    for task in Task.objects.all():
+        serializer = TaskStatusSerializer(task)
+        # The field-by-field path, then what the serializer always did to it.
+        generic = serializers.Serializer.to_representation(serializer, task)
+        if task.status != TaskStatus.SUCCEEDED:
+            generic.pop("result", None)
+        generic.pop("error", None)
+        if task.status in (TaskStatus.FAILED, TaskStatus.REVOKED, TaskStatus.RETRYING) and (
+            task.error_kind or task.error_message
+        ):
+            generic["error"] = {"kind": task.error_kind, "message": task.error_message}
+        assert serializer.data == generic, task.status
+        assert JSONRenderer().render(serializer.data) == JSONRenderer().render(generic)
+    failed = TaskStatusSerializer(Task.objects.get(status=TaskStatus.FAILED)).data
+    assert failed["error"] == {"kind": "exception", "message": "boom"} and "result" not in failed
+    succeeded = TaskStatusSerializer(Task.objects.get(status=TaskStatus.SUCCEEDED)).data
+    assert succeeded["result"] == {"sum": 3} and "error" not in succeeded
+
+
 def test_a_page_past_the_last_row_still_counts_the_rows(api, user, django_assert_max_num_queries):
     for i in range(3):
         submit(user, name=f"t{i}")
