@@ -143,15 +143,20 @@ def test_a_paused_broker_during_submit_still_answers_201_and_runs_after_resume(
     with broker_at(private_redis.url):
         private_redis.pause()
         try:
+            started = time.monotonic()
             response = client.post(
                 "/api/v1/tasks/",
                 {"task_type": "test.drill", "params": {"key": "paused", "seconds": 0.2}},
                 format="json",
             )
+            answered_in = time.monotonic() - started
+            # The relay's publish times out (3 s) while the broker is still paused.
+            assert relay.flush(timeout=30)
         finally:
             private_redis.resume()
         task = Task.objects.get(pk=response.json()["id"])
         assert response.status_code == 201
+        assert answered_in < 2.5  # the request never waited for the broker
         assert task.status == TaskStatus.PENDING
         sweep_until(lambda: status_of(task) == TaskStatus.SUCCEEDED, timeout=30, message="success")
     assert executions("paused") == 1
