@@ -201,17 +201,26 @@ def task_publish_many(task_ids: list) -> int:
     """Hand several committed pending tasks to the broker (or the inline pool) at once.
 
     The outbox relay's round: one statement marks them queued, their "queued" events go out
-    in one broadcast call, then each is published; one that fails goes back to pending for
-    the sweeper. Rows no longer pending (cancelled meanwhile) are skipped. Returns how many
-    were handed over.
+    in one broadcast call, then they are published together (one pipelined round trip to a
+    Redis broker); when the broker fails they go back to pending for the sweeper. Rows no
+    longer pending (cancelled meanwhile) are skipped. Returns how many were handed over.
     """
-    return sum(_hand_over(task, countdown=0) for task in lifecycle.mark_queued_many(task_ids))
+    moved = lifecycle.mark_queued_many(task_ids)
+    to_broker = [task for task in moved if _goes_to_broker(task)]
+    handed = sum(_hand_over(task, countdown=0) for task in moved if not _goes_to_broker(task))
+    if to_broker:
+        handed += _send_many_to_broker(to_broker)
+    return handed
+
+
+def _goes_to_broker(task: Task) -> bool:
+    return task.task_system != TaskSystem.INLINE and settings.CELERY_ENABLED
 
 
 def _hand_over(task: Task, *, countdown: float) -> bool:
     """Publish a queued task (or start it in the inline pool); on a broker failure put it
     back to pending for the sweeper and return False."""
-    if task.task_system == TaskSystem.INLINE or not settings.CELERY_ENABLED:
+    if not _goes_to_broker(task):
         from .runner import run_inline
 
         run_inline(task.id, delay=countdown)
@@ -220,17 +229,43 @@ def _hand_over(task: Task, *, countdown: float) -> bool:
         _send_to_broker(task, countdown=countdown)
     except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
         logger.warning("publishing task %s failed; the sweeper will retry", task.id, exc_info=True)
-        lifecycle.transition(
-            task.id,
-            to=TaskStatus.PENDING,
-            allowed_from=[TaskStatus.QUEUED],
-            detail={"reason": "publish failed; the sweeper will publish it"},
-        )
+        _back_to_pending(task)
         return False
     return True
 
 
-def _send_to_broker(task: Task, *, countdown: float) -> None:
+def _send_many_to_broker(tasks: list[Task]) -> int:
+    """Publish queued tasks in one kombu publish batch (a Redis pipeline: one round trip and
+    one client for all of them, where each publish alone built a client and waited for its
+    LPUSH). A batch that fails has an uncertain outcome, so all of it goes back to pending:
+    the sweeper publishes them again, and a task whose first message did arrive is claimed
+    once (the claim is guarded by status and attempt)."""
+    from .tasks import run_task
+
+    try:
+        with run_task.app.producer_or_acquire() as producer, producer.batch():
+            for task in tasks:
+                _send_to_broker(task, countdown=0, producer=producer)
+    except Exception:  # noqa: BLE001 - any broker failure leaves the rows for the sweeper
+        logger.warning(
+            "publishing %d tasks failed; the sweeper will retry", len(tasks), exc_info=True
+        )
+        for task in tasks:
+            _back_to_pending(task)
+        return 0
+    return len(tasks)
+
+
+def _back_to_pending(task: Task) -> None:
+    lifecycle.transition(
+        task.id,
+        to=TaskStatus.PENDING,
+        allowed_from=[TaskStatus.QUEUED],
+        detail={"reason": "publish failed; the sweeper will publish it"},
+    )
+
+
+def _send_to_broker(task: Task, *, countdown: float, producer=None) -> None:
     from .tasks import run_task
 
     kind = registry.get(task.task_type)
@@ -245,7 +280,7 @@ def _send_to_broker(task: Task, *, countdown: float) -> None:
         options["time_limit"] = kind.time_limit
     if kind.soft_time_limit:
         options["soft_time_limit"] = kind.soft_time_limit
-    run_task.apply_async(args=[str(task.id)], **options)
+    run_task.apply_async(args=[str(task.id)], producer=producer, **options)
 
 
 def task_publish_later(task_id, *, delay: float) -> None:

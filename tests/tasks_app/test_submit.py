@@ -6,10 +6,13 @@ import time
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from kombu.transport.redis import PublishBatch
 
 from tasks_app import lifecycle, services
+from tasks_app import relay as relay_module
 from tasks_app.models import Task, TaskEvent, TaskStatus
 from tasks_app.relay import relay
+from tests.conftest import broker_at
 
 pytestmark = pytest.mark.django_db
 
@@ -91,6 +94,74 @@ def test_one_relay_round_queues_many_rows_in_one_statement_and_publishes_each(
     assert Task.objects.get(pk=cancelled.pk).status == TaskStatus.REVOKED
     published = [json.loads(m)["headers"]["id"] for m in clean_redis.lrange("high_priority", 0, -1)]
     assert sorted(published) == sorted(str(i) for i in ids)
+
+
+def test_a_round_publishes_its_rows_in_one_pipelined_round_trip(user, clean_redis, monkeypatch):
+    ids = [
+        services.task_submit(owner=user, task_type="add", params={"x": i, "y": 1}).task.id
+        for i in range(5)
+    ]
+    Task.objects.filter(pk__in=ids).update(status=TaskStatus.PENDING, queued_at=None)
+    clean_redis.flushdb()
+    executed = []
+    real_flush = PublishBatch.flush
+
+    def counting_flush(batch):
+        executed.append(batch._buffered)
+        return real_flush(batch)
+
+    monkeypatch.setattr(PublishBatch, "flush", counting_flush)
+
+    assert services.task_publish_many(ids) == 5
+
+    assert [n for n in executed if n] == [5]
+    assert clean_redis.llen("high_priority") == 5
+
+
+def test_a_round_the_broker_refuses_goes_back_to_pending_for_the_sweeper(user, clean_redis):
+    ids = [
+        services.task_submit(owner=user, task_type="add", params={"x": i, "y": 1}).task.id
+        for i in range(3)
+    ]
+    Task.objects.filter(pk__in=ids).update(status=TaskStatus.PENDING, queued_at=None)
+
+    with broker_at("redis://127.0.0.1:1/0"):
+        assert services.task_publish_many(ids) == 0
+
+    assert set(Task.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"pending"}
+    for task_id in ids:
+        assert list(
+            TaskEvent.objects.filter(task_id=task_id, to_status="pending")
+            .exclude(from_status="")
+            .values_list("from_status", "detail")
+        ) == [("queued", {"reason": "publish failed; the sweeper will publish it"})]
+    assert clean_redis.llen("high_priority") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_busy_relay_gathers_the_next_rows_into_one_round(user, clean_redis, monkeypatch):
+    monkeypatch.setattr(relay_module, "ROUND_INTERVAL", 0.5)
+    rounds = []
+    real = services.task_publish_many
+    monkeypatch.setattr(
+        services, "task_publish_many", lambda ids: (rounds.append(len(ids)), real(ids))[1]
+    )
+    time.sleep(0.1)  # past the round interval of an earlier test's relay round
+
+    def submit(x):
+        return services.task_submit(owner=user, task_type="add", params={"x": x, "y": 0})
+
+    started = time.monotonic()
+    submit(0)
+    assert relay.flush()
+    first_round = time.monotonic() - started
+    for x in range(1, 4):
+        submit(x)
+    assert relay.flush()
+
+    assert first_round < 0.4  # an idle relay does not wait
+    assert rounds == [1, 3]
+    assert clean_redis.llen("high_priority") == 4
 
 
 @pytest.mark.django_db(transaction=True)
