@@ -4,8 +4,10 @@ A submission commits its row (pending, the outbox entry) and returns; the relay 
 the row queued, announces it and publishes it, for every row committed since its last round
 in one go: one UPDATE for all of them, one broadcast call, and one pipelined publish to the
 broker. A request never waits for the broker. An idle relay starts a round at once; a busy
-one starts at most one round per ROUND_INTERVAL, so under load a round's fixed costs are
-shared by many submissions.
+one starts at most one round per CASEWORK["RELAY_ROUND_INTERVAL"] (50 ms): the rows committed
+meanwhile wait for one round together, so a round's fixed costs (its UPDATE, broadcast call
+and broker round trip, 1-3 ms of CPU in a loaded server) are shared by many submissions
+instead of paid by each. A flush waits at most one interval more.
 
 A row whose hand-over is lost with its process (killed before the relay's round) stays
 pending, and the pending sweeper publishes it after PENDING_REPUBLISH_AFTER; a publish that
@@ -28,11 +30,6 @@ logger = logging.getLogger(__name__)
 
 # At most this many rows are handed over in one round.
 ROUND_MAX = 200
-# Rounds start at most this often: a row committed while the relay is idle is handed over at
-# once, but under load the rows of the next ROUND_INTERVAL wait for one round together, so a
-# round's fixed costs (its UPDATE, broadcast call and broker round trip, about 1 ms of CPU)
-# are shared instead of paid per submission. A flush waits at most one interval more.
-ROUND_INTERVAL = 0.05
 # The relay's connection is checked (Django's close_old_connections: CONN_MAX_AGE, and a
 # health-check query) at most this often, not every round; a connection lost in between is
 # reopened by `reconnecting`.
@@ -96,7 +93,7 @@ class Relay:
                     break
             task_ids = [item for item in batch if not isinstance(item, threading.Event)]
             if task_ids:
-                next_round = time.monotonic() + ROUND_INTERVAL
+                next_round = time.monotonic() + _round_interval()
                 self._publish(task_ids)
             for item in batch:
                 if isinstance(item, threading.Event):
@@ -113,6 +110,12 @@ class Relay:
             reconnecting(task_publish_many, task_ids)
         except Exception:  # noqa: BLE001 - the rows stay pending; the sweeper publishes them
             logger.exception("relay could not hand over %d tasks; the sweeper will", len(task_ids))
+
+
+def _round_interval() -> float:
+    from .lifecycle import engine_setting
+
+    return engine_setting("RELAY_ROUND_INTERVAL")
 
 
 relay = Relay()

@@ -9,7 +9,6 @@ from django.test.utils import CaptureQueriesContext
 from kombu.transport.redis import PublishBatch
 
 from tasks_app import lifecycle, services
-from tasks_app import relay as relay_module
 from tasks_app.models import Task, TaskEvent, TaskStatus
 from tasks_app.relay import relay
 from tests.conftest import broker_at
@@ -139,8 +138,10 @@ def test_a_round_the_broker_refuses_goes_back_to_pending_for_the_sweeper(user, c
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_busy_relay_gathers_the_next_rows_into_one_round(user, clean_redis, monkeypatch):
-    monkeypatch.setattr(relay_module, "ROUND_INTERVAL", 0.5)
+def test_a_busy_relay_gathers_the_next_rows_into_one_round(
+    user, clean_redis, monkeypatch, settings
+):
+    settings.CASEWORK = {**settings.CASEWORK, "RELAY_ROUND_INTERVAL": 0.5}
     rounds = []
     real = services.task_publish_many
     monkeypatch.setattr(
