@@ -7,14 +7,23 @@ What loading made (modules, URL patterns, settings, the registry: ~200,000 objec
 long as the process, so it is frozen out of the garbage collector's reach: a full collection
 walked all of it, a 100-250 ms pause every thousand or so API requests on the 2-core benchmark
 machine, and ~4 ms once frozen.
+
+Autobahn (Daphne's WebSocket protocol) builds the arguments of a debug log line on every frame
+it sends, coloured with click when click is importable (Celery installs it): four click.style
+calls a frame, 8% of Daphne's CPU fanning progress out to 100 watchers (py-spy --gil,
+bench/ws_latency.py). Casework never shows autobahn's debug lines in colour, so its colouring
+is turned off.
 """
 
 import gc
 import os
 
+import autobahn.util
+
 from config.asgi_threads import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+autobahn.util._HAS_CLICK = False
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

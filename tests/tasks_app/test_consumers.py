@@ -201,3 +201,35 @@ def test_a_malformed_bearer_token_is_refused_with_4401(user, clean_redis):
         return await closed_with(comm)
 
     assert asyncio.run(scenario()) == 4401
+
+
+def test_an_event_is_encoded_once_for_every_watcher_of_its_task():
+    import json
+
+    from tasks_app.consumers import encoded_event
+
+    event = {"type": "progress", "task_id": "t-encode-once", "progress": 40}
+    first = encoded_event({"event": event, "seq": 7})
+    again = encoded_event({"event": dict(event), "seq": 7})
+
+    assert json.loads(first) == {**event, "seq": 7}
+    assert again is first
+
+
+def test_a_restarted_sequence_never_gets_an_earlier_events_text():
+    import json
+
+    from tasks_app.consumers import encoded_event
+
+    before = {"type": "progress", "task_id": "t-restarted", "progress": 10}
+    after = {"type": "progress", "task_id": "t-restarted", "progress": 90}
+    encoded_event({"event": before, "seq": 1})
+
+    assert json.loads(encoded_event({"event": after, "seq": 1}))["progress"] == 90
+    assert json.loads(encoded_event({"event": before, "seq": None})) == {**before, "seq": None}
+
+
+def test_daphne_sends_frames_without_colouring_autobahns_debug_lines():
+    import autobahn.util
+
+    assert autobahn.util._HAS_CLICK is False  # set by config.asgi, imported above
