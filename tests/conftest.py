@@ -1,5 +1,6 @@
 """Shared fixtures: users, a clean Redis test database, and a real Celery worker process."""
 
+import json
 import os
 import signal
 import socket
@@ -235,3 +236,24 @@ def broker_at(url: str):
         yield
     finally:
         reset(good_url)
+
+
+def run_on_sqlite(script: str, tmp_path: Path, **env: str) -> dict:
+    """Run `script` in a fresh interpreter on the embedded default (SQLite in `tmp_path`) and
+    return the JSON object its last line prints."""
+    completed = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'embedded.sqlite3'}",
+            "MEDIA_ROOT": str(tmp_path / "media"),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.strip().splitlines()[-1])

@@ -1,20 +1,14 @@
 """Search: ranked chunks with highlights, owner-scoped, on PostgreSQL and on SQLite FTS5."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from django.db import connection
 
 from documents import selectors, services
 from documents.models import POSTGRES_SEARCH_INDEX, Document, DocumentSource, DocumentStatus
+from tests.conftest import run_on_sqlite
 from tests.documents import samples
 
 pytestmark = pytest.mark.django_db
-REPO = Path(__file__).resolve().parents[2]
 
 
 def ingest(owner, text: str, name: str = "doc.txt", **options) -> Document:
@@ -137,23 +131,7 @@ with connection.cursor() as cursor:
 out["after_delete"] = found(a, "违约责任")
 print(json.dumps(out, ensure_ascii=False))
 """
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'search.sqlite3'}",
-        "MEDIA_ROOT": str(tmp_path / "media"),
-        "DOCUMENTS_IMPORT_ROOTS": str(tmp_path),
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(script, tmp_path, DOCUMENTS_IMPORT_ROOTS=str(tmp_path))
     assert out["vendor"] == "sqlite"
     assert [row[:2] for row in out["breach"]] == [[out["contract"], 2]]
     assert "<mark>违约责任</mark>" in out["breach"][0][2]

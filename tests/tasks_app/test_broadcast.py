@@ -8,6 +8,23 @@ from channels.layers import get_channel_layer
 from tasks_app.broadcast import broadcaster, task_group, user_group
 
 
+def received_by_task_group(task_id: str, publish, *, count: int) -> tuple:
+    """Listen to the task's group, run `publish` on another thread, and return what it
+    returned with the first `count` messages the group received."""
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(task_group(task_id), channel)
+        await asyncio.sleep(0.1)
+        returned = await asyncio.to_thread(publish)
+        got = [await asyncio.wait_for(layer.receive(channel), 2) for _ in range(count)]
+        await layer.flush()
+        return returned, got
+
+    return asyncio.run(scenario())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_events_reach_task_and_user_groups_with_increasing_seq(clean_redis):
     task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000001", 7
@@ -61,28 +78,17 @@ def test_a_status_event_sent_now_follows_the_events_queued_before_it(clean_redis
     thread and has the event numbered before it returns."""
     task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000002", 8
 
-    async def scenario():
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(task_group(task_id), channel)
-        await asyncio.sleep(0.1)
+    def publish():
+        for p in range(1, 51):
+            broadcaster.publish(
+                task_id=task_id, owner_id=owner_id, event={"type": "progress", "progress": p}
+            )
+        broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "completed"})
+        after_queued = broadcaster.current_seq(task_id)
+        broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "x"})
+        return after_queued, broadcaster.current_seq(task_id)
 
-        def publish():
-            for p in range(1, 51):
-                broadcaster.publish(
-                    task_id=task_id, owner_id=owner_id, event={"type": "progress", "progress": p}
-                )
-            broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "completed"})
-            after_queued = broadcaster.current_seq(task_id)
-            broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "x"})
-            return after_queued, broadcaster.current_seq(task_id)
-
-        seqs = await asyncio.to_thread(publish)
-        got = [await asyncio.wait_for(layer.receive(channel), 2) for _ in range(52)]
-        await layer.flush()
-        return seqs, got
-
-    (after_queued, after_idle), got = asyncio.run(scenario())
+    (after_queued, after_idle), got = received_by_task_group(task_id, publish, count=52)
 
     assert (after_queued, after_idle) == (51, 52)
     assert [m["seq"] for m in got] == list(range(1, 53))
@@ -102,32 +108,21 @@ def test_a_short_tasks_running_and_last_event_leave_in_one_script_call(clean_red
         calls.append(len(events))
         return real(events)
 
-    async def scenario():
-        layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(task_group(task_id), channel)
-        await asyncio.sleep(0.1)
+    def publish():
+        broadcaster.flush()  # the sender thread is up and idle
+        broadcaster._publish_script = counting
+        try:
+            broadcaster.publish(
+                task_id=task_id, owner_id=owner_id, event={"type": "status", "n": 1}
+            )
+            broadcaster.publish(
+                task_id=task_id, owner_id=owner_id, event={"type": "completed", "n": 2}
+            )
+            broadcaster.flush()
+        finally:
+            del broadcaster._publish_script
 
-        def publish():
-            broadcaster.flush()  # the sender thread is up and idle
-            broadcaster._publish_script = counting
-            try:
-                broadcaster.publish(
-                    task_id=task_id, owner_id=owner_id, event={"type": "status", "n": 1}
-                )
-                broadcaster.publish(
-                    task_id=task_id, owner_id=owner_id, event={"type": "completed", "n": 2}
-                )
-                broadcaster.flush()
-            finally:
-                del broadcaster._publish_script
-
-        await asyncio.to_thread(publish)
-        got = [await asyncio.wait_for(layer.receive(channel), 2) for _ in range(2)]
-        await layer.flush()
-        return got
-
-    got = asyncio.run(scenario())
+    _, got = received_by_task_group(task_id, publish, count=2)
 
     assert calls == [2]
     assert [(m["seq"], m["event"]["n"]) for m in got] == [(1, 1), (2, 2)]

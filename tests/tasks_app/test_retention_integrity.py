@@ -8,15 +8,10 @@ reference committed while the prune waits for a task's lock, a reference made wh
 holds it, a legal hold placed meanwhile.
 """
 
-import json
 import logging
-import os
-import subprocess
-import sys
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -28,7 +23,7 @@ from documents.models import Document, Export
 from litigation.models import Artifact
 from tasks_app import maintenance
 from tasks_app.models import Task, TaskEvent
-from tests.conftest import wait_for
+from tests.conftest import run_on_sqlite, wait_for
 from tests.tasks_app.ops_support import finished_task
 
 NOW = datetime(2026, 11, 20, 10, 30, tzinfo=UTC)
@@ -249,6 +244,29 @@ def waiting_for_a_lock(query_prefix: str) -> bool:
         return cursor.fetchone()[0] > 0
 
 
+def prune_while_a_transaction_holds(change, prune_path: str) -> dict:
+    """Run `change` in a transaction that commits only once the prune waits for its locks;
+    return the change's result ("held") and the prune's report ("report")."""
+    locked, release = threading.Event(), threading.Event()
+    results: dict = {}
+
+    def hold():
+        with transaction.atomic():
+            held = change()
+            locked.set()
+            release.wait(30)
+        return held
+
+    holder = in_thread(hold, results, "held")
+    assert locked.wait(30)
+    pruner = in_thread(lambda: maintenance.prune_expired(now=NOW), results, "report")
+    wait_for(prune_waiting(prune_path), message="the prune to wait for the task")
+    release.set()
+    holder.join(30)
+    pruner.join(60)
+    return results
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("name", REFERENCES)
 def test_a_reference_committed_while_the_prune_waits_for_its_task_is_unlinked_or_deleted(
@@ -261,26 +279,15 @@ def test_a_reference_committed_while_the_prune_waits_for_its_task_is_unlinked_or
     point, column, outcome = REFERENCES[name]
     task = finished_task(owner=user, finished_at=OLD)
     TaskEvent.objects.create(task=task, to_status="succeeded")
-    locked, release = threading.Event(), threading.Event()
-    results = {}
 
     def refer():
-        with transaction.atomic():
-            row = point(task.id, user)
-            check_deferred_now()  # the check's key-share lock on the task, now
-            locked.set()
-            release.wait(30)
+        row = point(task.id, user)
+        check_deferred_now()  # the check's key-share lock on the task, now
         return row
 
-    referrer = in_thread(refer, results, "row")
-    assert locked.wait(30)
-    pruner = in_thread(lambda: maintenance.prune_expired(now=NOW), results, "report")
-    wait_for(prune_waiting(prune_path), message="the prune to wait for the task")
-    release.set()
-    referrer.join(30)
-    pruner.join(60)
+    results = prune_while_a_transaction_holds(refer, prune_path)
 
-    row, report = results["row"], results["report"]
+    row, report = results["held"], results["report"]
     assert isinstance(report, maintenance.PruneReport), report
     assert (report.tasks, report.files) == (1, 1 if outcome == "deleted" else 0)
     retries = [r.message for r in caplog.records if "retrying" in r.message]
@@ -342,22 +349,10 @@ def test_a_legal_hold_placed_while_the_prune_waits_keeps_the_task_and_its_events
     for task in (held, expired):
         TaskEvent.objects.create(task=task, to_status="running")
         TaskEvent.objects.create(task=task, to_status="succeeded")
-    locked, release = threading.Event(), threading.Event()
-    results = {}
 
-    def hold():
-        with transaction.atomic():
-            Task.objects.filter(pk=held.pk).update(legal_hold=True)
-            locked.set()
-            release.wait(30)
-
-    holder = in_thread(hold, results, "hold")
-    assert locked.wait(30)
-    pruner = in_thread(lambda: maintenance.prune_expired(now=NOW), results, "report")
-    wait_for(prune_waiting(prune_path), message="the prune to wait for the task")
-    release.set()
-    holder.join(30)
-    pruner.join(60)
+    results = prune_while_a_transaction_holds(
+        lambda: Task.objects.filter(pk=held.pk).update(legal_hold=True), prune_path
+    )
 
     assert results["report"].tasks == 1
     assert list(Task.objects.values_list("id", "legal_hold")) == [(held.id, True)]
@@ -457,22 +452,7 @@ out.update(
 )
 print(json.dumps(out, default=str))
 """
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'retention.sqlite3'}",
-        "MEDIA_ROOT": str(tmp_path / "media"),
-    }
-    completed = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    out = run_on_sqlite(script, tmp_path)
     assert (out["vendor"], out["set_based"]) == ("sqlite", False)
     assert out["fks"] == [
         ["documents_document", "ingest_task_id"],
