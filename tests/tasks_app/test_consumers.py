@@ -232,4 +232,7 @@ def test_a_restarted_sequence_never_gets_an_earlier_events_text():
 def test_daphne_sends_frames_without_colouring_autobahns_debug_lines():
     import autobahn.util
 
-    assert autobahn.util._HAS_CLICK is False  # set by config.asgi, imported above
+    # Set by config.asgi (imported above): autobahn's per-frame debug arguments stay plain
+    # text, with no click.style call. An autobahn that colours some other way fails here.
+    assert autobahn.util._HAS_CLICK is False
+    assert autobahn.util.hltype(autobahn.util.hltype) == "<autobahn.util.hltype>"
