@@ -151,14 +151,12 @@ def _with_retries(delete_chunk, queryset, chunk: int) -> tuple[int, int]:
     statement, with a new snapshot) sees it and fails the chunk, and the next attempt unlinks or
     deletes it too.
     """
-    for attempt in range(1, CHUNK_ATTEMPTS + 1):
+    for _ in range(CHUNK_ATTEMPTS - 1):
         try:
             return delete_chunk(queryset, chunk)
         except IntegrityError:
-            if attempt == CHUNK_ATTEMPTS:
-                raise
             logger.info("prune chunk met a reference committed meanwhile; retrying")
-    raise AssertionError("unreachable")
+    return delete_chunk(queryset, chunk)
 
 
 def _delete_chunk_with_orm(queryset, chunk: int) -> tuple[int, int]:

@@ -205,11 +205,12 @@ def task_publish_many(task_ids: list) -> int:
     Redis broker); when the broker fails they go back to pending for the sweeper. Rows no
     longer pending (cancelled meanwhile) are skipped. Returns how many were handed over.
     """
-    moved = lifecycle.mark_queued_many(task_ids)
-    to_broker = [task for task in moved if _goes_to_broker(task)]
-    handed = sum(_hand_over(task, countdown=0) for task in moved if not _goes_to_broker(task))
+    to_broker, inline = [], []
+    for task in lifecycle.mark_queued_many(task_ids):
+        (to_broker if _goes_to_broker(task) else inline).append(task)
+    handed = sum(_hand_over(task, countdown=0) for task in inline)
     if to_broker:
-        handed += _send_many_to_broker(to_broker)
+        handed += _send_many_to_broker(to_broker, countdown=0)
     return handed
 
 
@@ -220,49 +221,39 @@ def _goes_to_broker(task: Task) -> bool:
 def _hand_over(task: Task, *, countdown: float) -> bool:
     """Publish a queued task (or start it in the inline pool); on a broker failure put it
     back to pending for the sweeper and return False."""
-    if not _goes_to_broker(task):
-        from .runner import run_inline
+    if _goes_to_broker(task):
+        return _send_many_to_broker([task], countdown=countdown) == 1
+    from .runner import run_inline
 
-        run_inline(task.id, delay=countdown)
-        return True
-    try:
-        _send_to_broker(task, countdown=countdown)
-    except Exception:  # noqa: BLE001 - any broker failure leaves the row for the sweeper
-        logger.warning("publishing task %s failed; the sweeper will retry", task.id, exc_info=True)
-        _back_to_pending(task)
-        return False
+    run_inline(task.id, delay=countdown)
     return True
 
 
-def _send_many_to_broker(tasks: list[Task]) -> int:
+def _send_many_to_broker(tasks: list[Task], *, countdown: float) -> int:
     """Publish queued tasks in one kombu publish batch (a Redis pipeline: one round trip and
     one client for all of them, where each publish alone built a client and waited for its
     LPUSH). A batch that fails has an uncertain outcome, so all of it goes back to pending:
     the sweeper publishes them again, and a task whose first message did arrive is claimed
-    once (the claim is guarded by status and attempt)."""
+    once (the claim is guarded by status and attempt). Returns how many were published."""
     from .tasks import run_task
 
     try:
         with run_task.app.producer_or_acquire() as producer, producer.batch():
             for task in tasks:
-                _send_to_broker(task, countdown=0, producer=producer)
+                _send_to_broker(task, countdown=countdown, producer=producer)
     except Exception:  # noqa: BLE001 - any broker failure leaves the rows for the sweeper
         logger.warning(
-            "publishing %d tasks failed; the sweeper will retry", len(tasks), exc_info=True
+            "publishing %d task(s) failed; the sweeper will retry", len(tasks), exc_info=True
         )
         for task in tasks:
-            _back_to_pending(task)
+            lifecycle.transition(
+                task.id,
+                to=TaskStatus.PENDING,
+                allowed_from=[TaskStatus.QUEUED],
+                detail={"reason": "publish failed; the sweeper will publish it"},
+            )
         return 0
     return len(tasks)
-
-
-def _back_to_pending(task: Task) -> None:
-    lifecycle.transition(
-        task.id,
-        to=TaskStatus.PENDING,
-        allowed_from=[TaskStatus.QUEUED],
-        detail={"reason": "publish failed; the sweeper will publish it"},
-    )
 
 
 def _send_to_broker(task: Task, *, countdown: float, producer=None) -> None:
