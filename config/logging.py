@@ -31,8 +31,16 @@ def logging_config(*, json: bool, level: str = "INFO") -> dict:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+    # Console tracebacks are the standard library's: structlog would otherwise use rich when
+    # it is installed (schemathesis brings it), which prints every frame's local variables —
+    # a broker URL's password among them — and took seconds of CPU per traceback (a relay
+    # round that failed while the broker was down spent 6-10 s logging it).
     renderer = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
     )
     final = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]
     if json:

@@ -220,6 +220,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     ),
     "socket_timeout": 3,
     "socket_connect_timeout": 5,
+    # A publish to a broker that is down tries to connect three times in about 0.2 s, then
+    # fails: the relay puts the rows back to pending and the sweeper publishes them later.
+    # kombu's default retried for about 6 s per publish (the broker connection timeout), and
+    # a relay round, the sweeper or beat waited that long at every attempt. The worker's own
+    # consumer connection keeps Celery's reconnect loop (broker_connection_max_retries).
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
 }
 CELERY_RESULT_EXPIRES = env.int("CELERY_RESULT_EXPIRES", default=7 * 24 * 3600)
 # django-celery-beat's DatabaseScheduler plus a heartbeat `check_casework` reads; it looks

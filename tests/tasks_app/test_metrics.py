@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -138,8 +139,10 @@ def test_dashboard_shows_throughput_failures_durations_queues_and_workers(client
 # --- structured logs ------------------------------------------------------------------------
 
 
-def test_log_lines_carry_the_bound_task_id_as_json():
-    config = logging_config(json=True)
+@contextmanager
+def structured_log(*, json: bool):
+    """A logger writing through LOGGING's formatter; yields (logger, the text it wrote)."""
+    config = logging_config(json=json)
     formatter = structlog.stdlib.ProcessorFormatter(
         **{k: v for k, v in config["formatters"]["structured"].items() if k != "()"}
     )
@@ -149,11 +152,16 @@ def test_log_lines_carry_the_bound_task_id_as_json():
     logger = logging.getLogger("tests.structured")
     logger.addHandler(handler)
     try:
+        yield logger, stream
+    finally:
+        logger.removeHandler(handler)
+
+
+def test_log_lines_carry_the_bound_task_id_as_json():
+    with structured_log(json=True) as (logger, stream):
         with structlog.contextvars.bound_contextvars(task_id="t-1"):
             logger.warning("step %s done", "load")
         logger.warning("outside")
-    finally:
-        logger.removeHandler(handler)
 
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert (first["event"], first["task_id"], first["level"]) == (
@@ -163,3 +171,22 @@ def test_log_lines_carry_the_bound_task_id_as_json():
     )
     assert first["logger"] == "tests.structured"
     assert "task_id" not in second
+
+
+def test_console_tracebacks_are_plain_and_show_no_local_variables():
+    def connect():
+        broker_password = "s3cret-broker-password"  # noqa: F841 - a local a traceback must not show
+        raise ConnectionRefusedError("connection refused")
+
+    with structured_log(json=False) as (logger, stream):
+        try:
+            connect()
+        except ConnectionRefusedError:
+            logger.warning("publishing failed", exc_info=True)
+
+    text = stream.getvalue()
+    assert "publishing failed" in text
+    assert "Traceback (most recent call last):" in text
+    assert 'raise ConnectionRefusedError("connection refused")' in text
+    assert "s3cret-broker-password" not in text
+    assert "╭" not in text  # no rich panel
