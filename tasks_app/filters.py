@@ -20,9 +20,15 @@ class CommaSeparatedStatusField(forms.Field):
         statuses = [part.strip() for part in str(value).split(",") if part.strip()]
         unknown = [s for s in statuses if s not in TaskStatus.values]
         if unknown:
+            # The caller's text goes in through params: django-filter %-formats every message,
+            # so a "%" typed into the query string would otherwise break the 400 into a 500.
             raise forms.ValidationError(
-                f"Unknown status {', '.join(unknown)}; choose from {', '.join(TaskStatus.values)}.",
+                "Unknown status %(unknown)s; choose from %(choices)s.",
                 code="invalid_choice",
+                params={
+                    "unknown": ", ".join(unknown),
+                    "choices": ", ".join(TaskStatus.values),
+                },
             )
         return statuses
 
