@@ -32,6 +32,7 @@ import psycopg
 from bench.common import (
     EMPTY_DB,
     PG,
+    REDIS_BENCH_URL,
     REPO,
     SCALE_DB,
     bench_env,
@@ -235,10 +236,35 @@ def measure_endpoints(seconds: float, repeats: int) -> dict:
                     assert set(result["statuses"]) == {"200"}, (name, label, result)
                     runs.setdefault(f"{name}|{label}", []).append(result)
                     print(f"[{repeat + 1}/{repeats}] {name} {label}: {result}", flush=True)
+            for label, took in stats_first_calls(ports, tokens).items():
+                runs.setdefault(f"stats_first_call|{label}", []).extend(took)
+                print(f"[{repeat + 1}/{repeats}] stats first call {label}: {took} ms", flush=True)
     finally:
         for server in servers.values():
             stop(server)
     return runs
+
+
+def stats_first_calls(ports: dict, tokens: dict, samples: int = 5) -> dict[str, list[float]]:
+    """Milliseconds of GET stats with no minute summary cached (the first call after the cache
+    was emptied), 1M and empty interleaved: the cost the cached minutes save the later calls."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_BENCH_URL)
+    took: dict[str, list[float]] = {}
+    for _ in range(samples):
+        for label, db in (("1m", SCALE_DB), ("empty", EMPTY_DB)):
+            for key in client.scan_iter(match="*casework:stats:minute:*"):
+                client.delete(key)
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{ports[db]}{ENDPOINTS['stats']}",
+                headers={"Authorization": f"Bearer {tokens[db]}", "Accept": "application/json"},
+            )
+            started = time.perf_counter()
+            with urllib.request.urlopen(request) as response:
+                response.read()
+            took.setdefault(label, []).append(round((time.perf_counter() - started) * 1000, 1))
+    return took
 
 
 _EXPIRED = """
@@ -438,6 +464,11 @@ def main() -> None:
                 big["p99_ms"] <= 90,
             ]
         )
+    first_calls = {label: runs[f"stats_first_call|{label}"] for label in ("1m", "empty")}
+    summary["stats_first_call"] = {
+        label: {"median_ms": median(took), "max_ms": max(took)}
+        for label, took in first_calls.items()
+    }
     summary["prune"] = {
         name: {
             "rows_per_s": median([p["rows_per_s"] for p in runs_]),
@@ -463,6 +494,13 @@ def main() -> None:
             ],
             rows,
         )
+        + "\nstats keeps each settled minute's summary in the cache; its first call after the "
+        "cache was emptied reads the whole hour's rows. Median / max of "
+        f"{len(first_calls['1m'])} such calls: 1M "
+        f"{summary['stats_first_call']['1m']['median_ms']} / "
+        f"{summary['stats_first_call']['1m']['max_ms']} ms, empty "
+        f"{summary['stats_first_call']['empty']['median_ms']} / "
+        f"{summary['stats_first_call']['empty']['max_ms']} ms.\n"
         + f"\nRetention cleanup of {args.prune_rows:,} expired rows (4 events each), chunks "
         "of 5,000 by id, while a worker drains no-op tasks on the same database "
         "(goal ≥ 50,000 rows/s):\n\n"

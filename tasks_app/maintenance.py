@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
-from django.db.models import Count
+from django.db.models import Aggregate, Count, DurationField, F, Q, Sum, Value
 from django.db.models.deletion import get_candidate_relations_to_delete
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import TruncHour
+from django.db.models.functions import Greatest, Trunc
 from django.utils import timezone
 
 from .models import Task, TaskStatsHourly, TaskStatus
-from .stats import ALL_TYPES, TaskStats
+from .stats import ALL_TYPES, DURATION_BUCKETS, TaskStats
 
 logger = logging.getLogger(__name__)
 
@@ -334,8 +334,14 @@ def prune_celery_results(*, dry_run: bool = False, chunk: int = PRUNE_CHUNK, now
 # --- hourly roll-up -------------------------------------------------------------------------
 
 
+def floor_to(moment: datetime, unit: str) -> datetime:
+    """The start of the UTC "hour" or "minute" that holds `moment`."""
+    start = moment.astimezone(UTC).replace(second=0, microsecond=0)
+    return start.replace(minute=0) if unit == "hour" else start
+
+
 def floor_hour(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+    return floor_to(moment, "hour")
 
 
 def rollup_watermark() -> datetime | None:
@@ -411,29 +417,87 @@ def summarize_finished(queryset) -> dict[str, TaskStats]:
     return summaries
 
 
-def summarize_finished_by_hour(queryset) -> dict[datetime, dict[str, TaskStats]]:
-    """summarize_finished per hour of finish: one grouped count and one pass over durations."""
+def summarize_rows_by(queryset, unit: str) -> dict[datetime, dict[str, TaskStats]]:
+    """summarize_finished_by computed in Python over the rows: for a minute or two of rows
+    (the stats' live minutes), reading them costs less than compiling the grouped statement
+    (~3 ms of Django's query building a call)."""
     finished = queryset.filter(status__in=TaskStatus.terminal()).order_by()
-    hours: dict[datetime, dict[str, TaskStats]] = defaultdict(dict)
-    counts = (
-        finished.annotate(hour=TruncHour("finished_at", tzinfo=UTC))
-        .values_list("hour", "task_type", "status")
-        .annotate(n=Count("id"))
-    )
-    for hour, task_type, status, n in counts:
-        stats = hours[floor_hour(hour)].setdefault(task_type, TaskStats(task_type))
-        setattr(stats, status, getattr(stats, status) + n)
+    periods: dict[datetime, dict[str, TaskStats]] = defaultdict(dict)
     durations: dict[tuple, list[float]] = defaultdict(list)
-    rows = finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False).values_list(
-        "task_type", "started_at", "finished_at"
-    )
-    for task_type, started, ended in rows.iterator(chunk_size=PRUNE_CHUNK):
-        durations[(floor_hour(ended), task_type)].append(
-            max(0.0, (ended - started).total_seconds())
+    for task_type, status, started, ended in finished.values_list(
+        "task_type", "status", "started_at", "finished_at"
+    ):
+        period = floor_to(ended, unit)
+        stats = periods[period].get(task_type)
+        if stats is None:
+            stats = periods[period][task_type] = TaskStats(task_type)
+        setattr(stats, status, getattr(stats, status) + 1)
+        if status == TaskStatus.SUCCEEDED and started is not None:
+            durations[(period, task_type)].append(max(0.0, (ended - started).total_seconds()))
+    for (period, task_type), seconds in durations.items():
+        periods[period][task_type].add_durations(seconds)
+    return dict(periods)
+
+
+class _Percentile95(Aggregate):
+    """PostgreSQL's nearest-rank 95th percentile of a group (what add_durations computes)."""
+
+    function = "percentile_disc"
+    template = "%(function)s(0.95) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+
+def summarize_finished_by(queryset, unit: str) -> dict[datetime, dict[str, TaskStats]]:
+    """summarize_finished per "hour" or "minute" of finish, in one grouped statement.
+
+    PostgreSQL counts, sums, buckets and takes the exact p95 of each (period, type); reading
+    the rows into Python instead (summarize_rows_by, which other databases use, as they have no
+    percentile aggregate) cost 57 ms of timestamp parsing alone for an hour of the 1M-row bench.
+    """
+    if connection.vendor != "postgresql":
+        return summarize_rows_by(queryset, unit)
+    ran = Q(status=TaskStatus.SUCCEEDED, started_at__isnull=False)
+    aggregates = {
+        **{f"n_{status}": Count("pk", filter=Q(status=status)) for status in TaskStatus.terminal()},
+        "duration_count": Count("pk", filter=ran),
+        "duration_sum": Sum("duration", filter=ran),
+        **{
+            f"le_{index}": Count("pk", filter=ran & Q(duration__lte=timedelta(seconds=bound)))
+            for index, bound in enumerate(DURATION_BUCKETS)
+        },
+        "p95": _Percentile95("duration", filter=ran, output_field=DurationField()),
+    }
+    rows = (
+        queryset.filter(status__in=TaskStatus.terminal())
+        .order_by()
+        .alias(
+            duration=Greatest(
+                F("finished_at") - F("started_at"),
+                Value(timedelta(0)),
+                output_field=DurationField(),
+            )
         )
-    for (hour, task_type), seconds in durations.items():
-        hours[hour].setdefault(task_type, TaskStats(task_type)).add_durations(seconds)
-    return dict(hours)
+        .annotate(period=Trunc("finished_at", unit, tzinfo=UTC))
+        .values("period", "task_type")
+        .annotate(**aggregates)
+    )
+    periods: dict[datetime, dict[str, TaskStats]] = defaultdict(dict)
+    for row in rows:
+        below = [row[f"le_{index}"] for index in range(len(DURATION_BUCKETS))]
+        total = row["duration_count"]
+        p95 = row["p95"].total_seconds() if row["p95"] is not None else None
+        periods[floor_to(row["period"], unit)][row["task_type"]] = TaskStats(
+            row["task_type"],
+            succeeded=row["n_succeeded"],
+            failed=row["n_failed"],
+            revoked=row["n_revoked"],
+            duration_sum=row["duration_sum"].total_seconds() if total else 0.0,
+            duration_count=total,
+            buckets=[b - a for a, b in zip([0, *below], [*below, total], strict=True)],
+            p95_exact=p95,
+            p95_low=p95,
+            p95_high=p95,
+        )
+    return dict(periods)
 
 
 # --- daily digest ---------------------------------------------------------------------------

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import logging
-import math
-from collections import defaultdict
-from datetime import timedelta
+from dataclasses import asdict
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count, QuerySet
-from django.db.models.functions import TruncMinute
 from django.http import Http404
 from django.utils import timezone
 
@@ -19,11 +16,19 @@ from .stats import ALL_TYPES, TaskStats
 
 logger = logging.getLogger(__name__)
 
-STATS_WINDOW = timedelta(hours=1)
+# The default stats window: the current minute and the 59 before it.
+STATS_WINDOW_MINUTES = 60
 # The longest window GET /tasks/stats?hours= answers, read from the hourly roll-ups.
 STATS_MAX_HOURS = 24 * 7
-# Durations read for the per-type mean and p95; a busier hour is sampled (newest first).
-STATS_DURATION_SAMPLE = 20_000
+# A minute that ended this long ago gains no more finished tasks (a finish time is written
+# just before its transaction commits), so its summary is kept in the cache and read back.
+STATS_SETTLE = timedelta(seconds=60)
+STATS_MINUTE_CACHE_KEY = "casework:stats:minute:{scope}:{minute:%Y%m%dT%H%M}"
+# Longer than the window, so every settled minute of it is read from the rows once.
+STATS_MINUTE_CACHE_SECONDS = 2 * 3600
+# The settled minutes of one window summed, which every call until the window moves on reads.
+STATS_SETTLED_CACHE_KEY = "casework:stats:settled:{scope}:{first:%Y%m%dT%H%M}-{last:%Y%m%dT%H%M}"
+STATS_SETTLED_CACHE_SECONDS = 120
 BROKER_TIMEOUT_SECONDS = 1.0
 PING_TIMEOUT_SECONDS = 0.5
 BROKER_STATE_CACHE_KEY = "casework:stats:broker_state"
@@ -86,9 +91,9 @@ def task_counts(*, owner) -> dict:
 def task_stats(*, user, now=None, hours: int = 1) -> dict:
     """Throughput, durations and failure rate of the last `hours`, plus broker and workers.
 
-    The last hour is read from the rows (per minute); a longer window reads the hourly
-    roll-ups for the hours they cover and the rows only after them (per hour), so it stays
-    fast on a table of millions.
+    The last hour sums per-minute summaries (_last_hour_stats); a longer window reads the
+    hourly roll-ups for the hours they cover and the rows only after them (per hour), so both
+    stay fast on a table of millions.
     """
     now = now or timezone.now()
     if hours <= 1:
@@ -151,7 +156,7 @@ def finished_per_hour(*, user=None, since, until) -> dict:
     Hours the roll-up has written are read from TaskStatsHourly (staff and system only, as a
     roll-up is not per owner); the rest from the rows, over the finished_at index.
     """
-    from .maintenance import floor_hour, rollup_watermark, summarize_finished_by_hour
+    from .maintenance import floor_hour, rollup_watermark, summarize_finished_by
 
     hours: dict = {}
     hour = floor_hour(since)
@@ -169,7 +174,7 @@ def finished_per_hour(*, user=None, since, until) -> dict:
     if live_from < until:
         tasks = Task.objects.all() if user is None else Task.objects.visible_to(user)
         tasks = tasks.filter(finished_at__gte=live_from, finished_at__lt=until)
-        for hour_start, by_type in summarize_finished_by_hour(tasks).items():
+        for hour_start, by_type in summarize_finished_by(tasks, "hour").items():
             hours.setdefault(hour_start, {}).update(by_type)
     return hours
 
@@ -184,93 +189,89 @@ def finished_summary(*, user=None, since, until) -> dict[str, TaskStats]:
 
 
 def _last_hour_stats(*, user, now) -> dict:
-    since = now - STATS_WINDOW
-    finished = (
-        Task.objects.visible_to(user)
-        .filter(status__in=TaskStatus.terminal(), finished_at__gte=since)
-        .order_by()
+    """The current minute and the STATS_WINDOW_MINUTES - 1 before it.
+
+    A minute that ended STATS_SETTLE ago is settled: its summary is cached per scope (every
+    task for staff, one owner's otherwise), and so is the sum of the window's settled minutes,
+    so a call reads one cached sum and the rows of the last minute or two. Instead of the
+    hour's rows: stats on 1M rows cost what they cost on none (bench/scale.py). Counts and
+    means are exact; a p95 over several minutes is the histogram's estimate (TaskStats.p95).
+    """
+    from .maintenance import floor_to, summarize_rows_by
+
+    current = floor_to(now, "minute")
+    minutes = [current - timedelta(minutes=n) for n in reversed(range(STATS_WINDOW_MINUTES))]
+    settled = [m for m in minutes if m + timedelta(minutes=1) + STATS_SETTLE <= now]
+    scope = "all" if user.is_staff else f"owner-{user.pk}"
+    finished, by_type = _settled_sum(user=user, scope=scope, minutes=settled)
+    live = summarize_rows_by(
+        Task.objects.visible_to(user).filter(
+            finished_at__gte=minutes[len(settled)], finished_at__lt=current + timedelta(minutes=1)
+        ),
+        "minute",
     )
-    if connection.vendor == "postgresql":
-        by_status, per_minute, durations = _last_hour_in_one_pass(finished)
-    else:
-        by_status, per_minute, durations = _last_hour_by_parts(finished)
-    succeeded = by_status.get(TaskStatus.SUCCEEDED, 0)
-    failed = by_status.get(TaskStatus.FAILED, 0)
-    revoked = by_status.get(TaskStatus.REVOKED, 0)
+    for minute in minutes[len(settled) :]:
+        finished.append(sum(stats.finished for stats in live.get(minute, {}).values()))
+        for task_type, stats in live.get(minute, {}).items():
+            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+    total = sum(by_type.values(), start=TaskStats(ALL_TYPES))
     return {
-        "window_minutes": int(STATS_WINDOW.total_seconds() // 60),
-        "finished": succeeded + failed + revoked,
-        "succeeded": succeeded,
-        "failed": failed,
-        "revoked": revoked,
-        "failure_rate": round(failed / (succeeded + failed), 4) if succeeded + failed else None,
-        "throughput_per_minute": _minutes(since, now, per_minute),
-        "duration_by_type": durations,
+        "window_minutes": STATS_WINDOW_MINUTES,
+        **_counts(total),
+        "throughput_per_minute": [
+            {"minute": minute.isoformat(), "finished": n}
+            for minute, n in zip(minutes, finished, strict=True)
+        ],
+        "duration_by_type": _durations_of(by_type),
     }
 
 
-# The last hour's counts by status, finishes per minute and durations per type, from one read
-# of the hour's rows. Three statements each read the same rows (an index range on finished_at
-# and a heap fetch per row: ~6,000 rows in the last hour of the 1,000,000-row benchmark table,
-# 4-5 ms apiece in-process); the MATERIALIZED CTE reads them once. Durations are the mean and
-# nearest-rank p95 over the newest STATS_DURATION_SAMPLE successes, as in _durations.
-_LAST_HOUR_SQL = """
-WITH finished AS MATERIALIZED ({rows})
-SELECT 'status', status, NULL::timestamptz, count(*), NULL::numeric, NULL::numeric
-FROM finished GROUP BY status
-UNION ALL
-SELECT 'minute', NULL, date_trunc('minute', finished_at), count(*), NULL, NULL
-FROM finished GROUP BY 3
-UNION ALL
-SELECT 'type', task_type, NULL, count(*), avg(seconds),
-    percentile_disc(0.95) WITHIN GROUP (ORDER BY seconds)
-FROM (
-    SELECT task_type, GREATEST(0, EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds
-    FROM finished WHERE status = %s AND started_at IS NOT NULL
-    ORDER BY finished_at DESC LIMIT %s
-) AS durations
-GROUP BY task_type
-"""
+def _settled_sum(*, user, scope: str, minutes: list) -> tuple[list[int], dict[str, TaskStats]]:
+    """(finished per minute, TaskStats per type summed) of these settled minutes."""
+    if not minutes:
+        return [], {}
+    key = STATS_SETTLED_CACHE_KEY.format(scope=scope, first=minutes[0], last=minutes[-1])
+    settled = cache.get(key)
+    if settled is None:
+        per_minute = _settled_minutes(user=user, scope=scope, minutes=minutes)
+        by_type: dict[str, TaskStats] = {}
+        for minute in per_minute.values():
+            for task_type, stats in minute.items():
+                by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+        settled = {
+            "finished": [sum(s.finished for s in per_minute[m].values()) for m in minutes],
+            "by_type": {task_type: asdict(stats) for task_type, stats in by_type.items()},
+        }
+        cache.set(key, settled, STATS_SETTLED_CACHE_SECONDS)
+    return settled["finished"], {t: TaskStats(**fields) for t, fields in settled["by_type"].items()}
 
 
-def _last_hour_in_one_pass(finished: QuerySet[Task]) -> tuple[dict, dict, dict]:
-    """(count by status, finishes by minute, durations by type) in one statement."""
-    rows, params = finished.values_list(
-        "status", "task_type", "finished_at", "started_at"
-    ).query.sql_with_params()
-    by_status: dict[str, int] = {}
-    per_minute: dict = {}
-    durations: dict[str, dict] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _LAST_HOUR_SQL.format(rows=rows),
-            [*params, TaskStatus.SUCCEEDED, STATS_DURATION_SAMPLE],
-        )
-        for part, key, minute, n, mean, p95 in cursor.fetchall():
-            if part == "status":
-                by_status[key] = n
-            elif part == "minute":
-                per_minute[minute] = n
-            else:
-                durations[key] = {
-                    "count": n,
-                    "mean_seconds": round(float(mean), 3),
-                    "p95_seconds": round(float(p95), 3),
-                }
-    return by_status, per_minute, dict(sorted(durations.items()))
+def _settled_minutes(*, user, scope: str, minutes: list) -> dict[datetime, dict[str, TaskStats]]:
+    """{minute: {task_type: TaskStats}}: from the cache, or from the rows (then cached)."""
+    from .maintenance import summarize_finished_by
 
-
-def _last_hour_by_parts(finished: QuerySet[Task]) -> tuple[dict, dict, dict]:
-    """The same as _last_hour_in_one_pass, a statement per part (databases but PostgreSQL)."""
-    by_status = dict(finished.values_list("status").annotate(n=Count("id")).order_by())
+    keys = {m: STATS_MINUTE_CACHE_KEY.format(scope=scope, minute=m) for m in minutes}
+    cached = cache.get_many(list(keys.values()))
     per_minute = {
-        row["minute"]: row["n"]
-        for row in finished.annotate(minute=TruncMinute("finished_at"))
-        .values("minute")
-        .annotate(n=Count("id"))
-        .order_by("minute")
+        m: {task_type: TaskStats(**fields) for task_type, fields in cached[keys[m]].items()}
+        for m in minutes
+        if keys[m] in cached
     }
-    return by_status, per_minute, _durations(finished)
+    missing = [m for m in minutes if m not in per_minute]
+    if missing:
+        rows = Task.objects.visible_to(user).filter(
+            finished_at__gte=missing[0], finished_at__lt=missing[-1] + timedelta(minutes=1)
+        )
+        fresh = summarize_finished_by(rows, "minute")
+        per_minute.update({m: fresh.get(m, {}) for m in missing})
+        cache.set_many(
+            {
+                keys[m]: {task_type: asdict(stats) for task_type, stats in per_minute[m].items()}
+                for m in missing
+            },
+            STATS_MINUTE_CACHE_SECONDS,
+        )
+    return per_minute
 
 
 def _broker_state() -> dict:
@@ -290,67 +291,6 @@ def _broker_state() -> dict:
         }
         cache.set(BROKER_STATE_CACHE_KEY, state, BROKER_STATE_CACHE_SECONDS)
     return state
-
-
-def _minutes(since, now, counts: dict) -> list[dict]:
-    """Every minute of the window, zeros included, so a chart needs no gap handling."""
-    counts = {minute.replace(second=0, microsecond=0): n for minute, n in counts.items() if minute}
-    first = since.replace(second=0, microsecond=0) + timedelta(minutes=1)
-    minutes = []
-    minute = first
-    while minute <= now:
-        minutes.append({"minute": minute.isoformat(), "finished": counts.get(minute, 0)})
-        minute += timedelta(minutes=1)
-    return minutes
-
-
-# Mean and nearest-rank p95 per type over the sample, computed by PostgreSQL: reading the
-# 20,000 rows' two timestamps into Python cost 35 ms of parsing alone (stats on 1M rows).
-_DURATIONS_SQL = """
-SELECT task_type, count(*), avg(seconds), percentile_disc(0.95) WITHIN GROUP (ORDER BY seconds)
-FROM (
-    SELECT task_type, GREATEST(0, EXTRACT(EPOCH FROM finished_at - started_at)) AS seconds
-    FROM ({sample}) AS sample
-) AS durations
-GROUP BY task_type ORDER BY task_type
-"""
-
-
-def _durations(finished: QuerySet[Task]) -> dict:
-    rows = (
-        finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("task_type", "started_at", "finished_at")[:STATS_DURATION_SAMPLE]
-    )
-    if connection.vendor == "postgresql":
-        sample, params = rows.query.sql_with_params()
-        with connection.cursor() as cursor:
-            cursor.execute(_DURATIONS_SQL.format(sample=sample), params)
-            return {
-                task_type: {
-                    "count": count,
-                    "mean_seconds": round(float(mean), 3),
-                    "p95_seconds": round(float(p95), 3),
-                }
-                for task_type, count, mean, p95 in cursor.fetchall()
-            }
-    by_type: dict[str, list[float]] = defaultdict(list)
-    for task_type, started, ended in rows:
-        by_type[task_type].append(max(0.0, (ended - started).total_seconds()))
-    return {
-        task_type: {
-            "count": len(seconds),
-            "mean_seconds": round(sum(seconds) / len(seconds), 3),
-            "p95_seconds": round(_percentile(sorted(seconds), 0.95), 3),
-        }
-        for task_type, seconds in sorted(by_type.items())
-    }
-
-
-def _percentile(ordered: list[float], fraction: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[rank - 1]
 
 
 def broker_queue_depths() -> dict[str, int] | None:

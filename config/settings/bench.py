@@ -1,7 +1,7 @@
 """Benchmarks: the local PostgreSQL and Redis, a database of their own (not a test database)."""
 
 from .test import *  # noqa: F403
-from .test import env
+from .test import CACHES, env
 
 DATABASES = {
     "default": {
@@ -13,3 +13,6 @@ DATABASES = {
     }
 }
 LOGGING = {"version": 1, "disable_existing_loggers": False, "root": {"level": "WARNING"}}
+# Servers on different databases share the bench's Redis: each caches under its database's name,
+# so one never reads what another summarised (the stats' cached minutes).
+CACHES = {"default": {**CACHES["default"], "KEY_PREFIX": f"bench-{DATABASES['default']['NAME']}"}}

@@ -289,6 +289,38 @@ def test_stats_for_a_non_staff_user_count_only_their_rows(user, other_user, monk
     assert stats["finished"] == 1
 
 
+@pytest.mark.parametrize("unit", ["minute", "hour"])
+def test_the_grouped_statement_and_the_row_reader_summarise_alike(user, unit):
+    """summarize_finished_by (the database groups) and summarize_rows_by (Python over the
+    rows) give what summarize_finished gives for each period: counts, sums, buckets, p95."""
+    hour = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+    for minute, seconds in [(1, 0.05), (1, 0.5), (1, 2.5), (1, 2.6), (1, 900.0), (2, 7.0)]:
+        finished_task(owner=user, finished_at=hour + timedelta(minutes=minute), seconds=seconds)
+    finished_task(owner=user, finished_at=hour + timedelta(minutes=61), seconds=4000.0)
+    at = hour + timedelta(minutes=2)
+    finished_task(owner=user, status=TaskStatus.FAILED, finished_at=at)
+    finished_task(owner=user, status=TaskStatus.REVOKED, task_type="example", finished_at=at)
+    never_ran = finished_task(owner=user, finished_at=at)
+    Task.objects.filter(pk=never_ran.pk).update(started_at=None)  # no duration
+    finished_task(owner=user, finished_at=at, seconds=-3.0)  # clocks apart: counts as 0 s
+    finished_task(owner=user, status=TaskStatus.RUNNING, finished_at=at)  # not finished
+    rows = Task.objects.filter(owner=user)
+
+    grouped = maintenance.summarize_finished_by(rows, unit)
+    read = maintenance.summarize_rows_by(rows, unit)
+
+    assert grouped == read
+    assert len(grouped) == (3 if unit == "minute" else 2)
+    for period, by_type in grouped.items():
+        step = timedelta(minutes=1) if unit == "minute" else timedelta(hours=1)
+        within = rows.filter(finished_at__gte=period, finished_at__lt=period + step)
+        assert by_type == maintenance.summarize_finished(within)
+    if unit == "hour":
+        add = grouped[hour]["add"]
+        assert (add.succeeded, add.failed, add.duration_count) == (8, 1, 7)
+        assert (add.duration_sum, add.p95) == (912.65, 900.0)
+
+
 def test_merged_p95_is_the_histogram_estimate_kept_between_the_parts_p95():
     fast, slow = TaskStats("x"), TaskStats("x")
     fast.add_durations([0.05] * 90 + [4.0] * 10)
