@@ -254,8 +254,9 @@ def stats_first_calls(ports: dict, tokens: dict, samples: int = 5) -> dict[str, 
     took: dict[str, list[float]] = {}
     for _ in range(samples):
         for label, db in (("1m", SCALE_DB), ("empty", EMPTY_DB)):
-            for key in client.scan_iter(match="*casework:stats:minute:*"):
-                client.delete(key)
+            for pattern in ("*casework:stats:minute:*", "*casework:stats:settled:*"):
+                for key in client.scan_iter(match=pattern):
+                    client.delete(key)
             request = urllib.request.Request(
                 f"http://127.0.0.1:{ports[db]}{ENDPOINTS['stats']}",
                 headers={"Authorization": f"Bearer {tokens[db]}", "Accept": "application/json"},

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
@@ -32,7 +34,12 @@ STATS_SETTLED_CACHE_SECONDS = 120
 BROKER_TIMEOUT_SECONDS = 1.0
 PING_TIMEOUT_SECONDS = 0.5
 BROKER_STATE_CACHE_KEY = "casework:stats:broker_state"
-BROKER_STATE_CACHE_SECONDS = 5
+# Broker state this fresh is served as is; older, up to BROKER_STATE_KEEP_SECONDS, it is served
+# while one background thread asks the broker again; gone, the call asks the broker itself.
+BROKER_STATE_FRESH_SECONDS = 5
+BROKER_STATE_KEEP_SECONDS = 60
+BROKER_STATE_REFRESH_LOCK = "casework:stats:broker_state:refreshing"
+_broker_refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casework-broker-state")
 
 
 def task_list(*, user, columns: tuple[str, ...] | None = None) -> QuerySet[Task]:
@@ -275,22 +282,44 @@ def _settled_minutes(*, user, scope: str, minutes: list) -> dict[datetime, dict[
 
 
 def _broker_state() -> dict:
-    """Queue depths and workers online, shared by every web process for a few seconds.
+    """Queue depths and workers online, shared by every web process through the cache.
 
     Asking costs a broker connection (~60 ms) and a ping that always waits its whole timeout
-    (0.5 s), which made every stats call take over a second (bench/scale.py); a dashboard
-    polling stats does not need them fresher than BROKER_STATE_CACHE_SECONDS.
+    (0.5 s): asked within a stats call, that made every call over a second (bench/scale.py),
+    and with a plain expiry every call after one expired. So only the first call, or one after
+    a minute of no calls, asks itself; a call that finds the state older than
+    BROKER_STATE_FRESH_SECONDS gets it at once and leaves one background thread (per
+    deployment, by a cache lock) to ask again.
     """
     state = cache.get(BROKER_STATE_CACHE_KEY)
     if state is None:
-        depths = broker_queue_depths()
-        # A ping through an unreachable broker retries for seconds; don't try one.
-        state = {
-            "queue_depth": depths,
-            "workers_online": workers_online() if depths is not None else None,
-        }
-        cache.set(BROKER_STATE_CACHE_KEY, state, BROKER_STATE_CACHE_SECONDS)
+        state = _ask_broker()
+    elif time.time() - state.get("asked_at", 0) > BROKER_STATE_FRESH_SECONDS and cache.add(
+        BROKER_STATE_REFRESH_LOCK, 1, BROKER_STATE_KEEP_SECONDS
+    ):
+        _broker_refresher.submit(_refresh_broker_state)
+    return {"queue_depth": state["queue_depth"], "workers_online": state["workers_online"]}
+
+
+def _ask_broker() -> dict:
+    depths = broker_queue_depths()
+    # A ping through an unreachable broker retries for seconds; don't try one.
+    state = {
+        "queue_depth": depths,
+        "workers_online": workers_online() if depths is not None else None,
+        "asked_at": time.time(),
+    }
+    cache.set(BROKER_STATE_CACHE_KEY, state, BROKER_STATE_KEEP_SECONDS)
     return state
+
+
+def _refresh_broker_state() -> None:
+    try:
+        _ask_broker()
+    except Exception:  # noqa: BLE001 - a failed refresh leaves the last state; the next call retries
+        logger.warning("refreshing the broker state failed", exc_info=True)
+    finally:
+        cache.delete(BROKER_STATE_REFRESH_LOCK)
 
 
 def broker_queue_depths() -> dict[str, int] | None:

@@ -1,5 +1,6 @@
 """The read selectors behind the list, count and stats endpoints, on the real database."""
 
+import threading
 from datetime import UTC, timedelta
 
 import pytest
@@ -106,6 +107,55 @@ def test_last_hour_stats_of_a_user_count_only_their_rows(user, other_user, staff
 
     assert (stats["finished"], stats["duration_by_type"], stats["failure_rate"]) == (0, {}, None)
     assert sum(m["finished"] for m in stats["throughput_per_minute"]) == 0
+
+
+def test_the_broker_is_asked_once_then_again_in_the_background_when_the_state_ages(
+    monkeypatch,
+):
+    asked = []
+
+    def depths():
+        asked.append(1)
+        return {"high_priority": len(asked)}
+
+    monkeypatch.setattr(selectors, "broker_queue_depths", depths)
+    monkeypatch.setattr(selectors, "workers_online", lambda: 2)
+    assert selectors._broker_state() == {"queue_depth": {"high_priority": 1}, "workers_online": 2}
+    assert selectors._broker_state()["queue_depth"] == {"high_priority": 1}
+    assert len(asked) == 1  # fresh: not asked again
+    state = cache.get(selectors.BROKER_STATE_CACHE_KEY)
+    cache.set(selectors.BROKER_STATE_CACHE_KEY, {**state, "asked_at": state["asked_at"] - 6})
+    asking = threading.Event()
+    monkeypatch.setattr(selectors, "broker_queue_depths", lambda: (asking.wait(5), depths())[1])
+
+    # Aged: both calls get the old state at once while one background refresh asks.
+    first, second = selectors._broker_state(), selectors._broker_state()
+    asking.set()
+    selectors._broker_refresher.submit(lambda: None).result(timeout=5)
+
+    assert first == second == {"queue_depth": {"high_priority": 1}, "workers_online": 2}
+    assert len(asked) == 2
+    assert selectors._broker_state()["queue_depth"] == {"high_priority": 2}
+    assert cache.get(selectors.BROKER_STATE_REFRESH_LOCK) is None
+
+
+def test_a_failed_background_refresh_keeps_the_last_state_and_frees_the_lock(monkeypatch, caplog):
+    monkeypatch.setattr(selectors, "broker_queue_depths", lambda: {"low_priority": 7})
+    monkeypatch.setattr(selectors, "workers_online", lambda: 1)
+    selectors._broker_state()
+    state = cache.get(selectors.BROKER_STATE_CACHE_KEY)
+    cache.set(selectors.BROKER_STATE_CACHE_KEY, {**state, "asked_at": state["asked_at"] - 6})
+
+    def broken():
+        raise RuntimeError("broker client bug")
+
+    monkeypatch.setattr(selectors, "broker_queue_depths", broken)
+    assert selectors._broker_state()["queue_depth"] == {"low_priority": 7}
+    selectors._broker_refresher.submit(lambda: None).result(timeout=5)
+
+    assert "refreshing the broker state failed" in caplog.text
+    assert cache.get(selectors.BROKER_STATE_REFRESH_LOCK) is None
+    assert selectors._broker_state()["queue_depth"] == {"low_priority": 7}
 
 
 @pytest.mark.django_db(transaction=True)
