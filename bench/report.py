@@ -94,7 +94,7 @@ def rows_scale_vs_small(data: dict) -> list[list]:
             yes(s["vs_empty"] >= 0.9),
         ]
         for name, s in data["summary"].items()
-        if name != "prune"
+        if "vs_empty" in s
     ]
 
 
@@ -112,6 +112,17 @@ def rows_scale(data: dict) -> list[list]:
                         yes(p["goal_50k"]),
                     ]
                 )
+            continue
+        if name == "stats_first_call":
+            rows.append(
+                [
+                    "4 scale",
+                    "stats, first call after its cache was emptied: 1M / empty (median ms)",
+                    f"{s['1m']['median_ms']} / {s['empty']['median_ms']}",
+                    "(no goal)",
+                    "—",
+                ]
+            )
             continue
         rows.append(
             [
