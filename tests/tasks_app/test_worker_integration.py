@@ -3,7 +3,7 @@
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from tasks_app import services, sweepers
 from tasks_app.models import ErrorKind, Task, TaskEvent, TaskStatus
@@ -191,3 +191,19 @@ def test_worker_processes_keep_their_database_connection_between_tasks(worker, u
     for worker_pid, backend in results:
         by_process.setdefault(worker_pid, set()).add(backend)
     assert all(len(backends) == 1 for backends in by_process.values()), by_process
+
+
+def test_a_connection_killed_while_the_worker_is_idle_is_replaced_by_the_next_claim(worker, user):
+    """The engine's statements bypass Django's health check (lifecycle._run_prepared): a
+    connection that died between tasks fails the claim's first try, which reconnects."""
+    before = {terminal(submit(user, "test.backend_pid", {})).result["pid"] for _ in range(4)}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    after = [terminal(submit(user, "test.backend_pid", {})) for _ in range(4)]
+
+    assert [(t.status, t.attempts) for t in after] == [(TaskStatus.SUCCEEDED, 1)] * 4
+    assert not before & {t.result["pid"] for t in after}
