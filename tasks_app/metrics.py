@@ -32,7 +32,7 @@ from prometheus_client.exposition import choose_encoder
 from . import selectors
 from .maintenance import rollup_watermark, summarize_finished
 from .models import Task, TaskStatsHourly, TaskStatus
-from .stats import ALL_TYPES, TaskStats, bucket_labels, cumulative
+from .stats import ALL_TYPES, TaskStats, bucket_labels, cumulative, sum_by_type
 
 WORKERS_CACHE_SECONDS = 15
 WORKERS_CACHE_KEY = "casework:metrics:workers_online"
@@ -40,17 +40,15 @@ WORKERS_CACHE_KEY = "casework:metrics:workers_online"
 
 def finished_totals() -> dict[str, TaskStats]:
     """All finished tasks per type since the first roll-up: roll-ups plus rows after them."""
-    totals: dict[str, TaskStats] = {}
-    for row in TaskStatsHourly.objects.exclude(task_type=ALL_TYPES).iterator():
-        stats = TaskStats.from_row(row)
-        totals[row.task_type] = totals.get(row.task_type, TaskStats(row.task_type)) + stats
+    rolled_up = [
+        {row.task_type: TaskStats.from_row(row)}
+        for row in TaskStatsHourly.objects.exclude(task_type=ALL_TYPES).iterator()
+    ]
     watermark = rollup_watermark()
     live = Task.objects.all()
     if watermark is not None:
         live = live.filter(finished_at__gte=watermark)
-    for task_type, stats in summarize_finished(live).items():
-        totals[task_type] = totals.get(task_type, TaskStats(task_type)) + stats
-    return totals
+    return sum_by_type([*rolled_up, summarize_finished(live)])
 
 
 def cached_workers_online() -> int | None:

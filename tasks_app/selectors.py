@@ -14,7 +14,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from .models import Queue, Task, TaskEvent, TaskStatsHourly, TaskStatus
-from .stats import ALL_TYPES, TaskStats
+from .stats import ALL_TYPES, TaskStats, sum_by_type
 
 logger = logging.getLogger(__name__)
 
@@ -109,14 +109,8 @@ def task_stats(*, user, now=None, hours: int = 1) -> dict:
 
     since = floor_hour(now) - timedelta(hours=hours - 1)
     per_hour = finished_per_hour(user=user, since=since, until=now)
-    total = sum(
-        (stats for hour in per_hour.values() for stats in hour.values()),
-        start=TaskStats(ALL_TYPES),
-    )
-    by_type: dict[str, TaskStats] = {}
-    for hour in per_hour.values():
-        for task_type, stats in hour.items():
-            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+    by_type = sum_by_type(per_hour.values())
+    total = sum(by_type.values(), start=TaskStats(ALL_TYPES))
     return {
         "window_minutes": hours * 60,
         **_counts(total),
@@ -188,11 +182,7 @@ def finished_per_hour(*, user=None, since, until) -> dict:
 
 def finished_summary(*, user=None, since, until) -> dict[str, TaskStats]:
     """Finished tasks per type over [since, until), roll-ups where they exist."""
-    by_type: dict[str, TaskStats] = {}
-    for hour in finished_per_hour(user=user, since=since, until=until).values():
-        for task_type, stats in hour.items():
-            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
-    return by_type
+    return sum_by_type(finished_per_hour(user=user, since=since, until=until).values())
 
 
 def _last_hour_stats(*, user, now) -> dict:
@@ -217,10 +207,9 @@ def _last_hour_stats(*, user, now) -> dict:
         ),
         "minute",
     )
-    for minute in minutes[len(settled) :]:
-        finished.append(sum(stats.finished for stats in live.get(minute, {}).values()))
-        for task_type, stats in live.get(minute, {}).items():
-            by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+    live_minutes = [live.get(minute, {}) for minute in minutes[len(settled) :]]
+    finished += [sum(stats.finished for stats in minute.values()) for minute in live_minutes]
+    by_type = sum_by_type([by_type, *live_minutes])
     total = sum(by_type.values(), start=TaskStats(ALL_TYPES))
     return {
         "window_minutes": STATS_WINDOW_MINUTES,
@@ -241,10 +230,7 @@ def _settled_sum(*, user, scope: str, minutes: list) -> tuple[list[int], dict[st
     settled = cache.get(key)
     if settled is None:
         per_minute = _settled_minutes(user=user, scope=scope, minutes=minutes)
-        by_type: dict[str, TaskStats] = {}
-        for minute in per_minute.values():
-            for task_type, stats in minute.items():
-                by_type[task_type] = by_type.get(task_type, TaskStats(task_type)) + stats
+        by_type = sum_by_type(per_minute.values())
         settled = {
             "finished": [sum(s.finished for s in per_minute[m].values()) for m in minutes],
             "by_type": {task_type: asdict(stats) for task_type, stats in by_type.items()},

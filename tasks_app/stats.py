@@ -7,6 +7,7 @@ hourly roll-ups and live rows combine into any window. Plain Python, no ORM.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # The marker row of an hour that has been rolled up: totals over every type.
@@ -113,6 +114,15 @@ class TaskStats:
             duration_count=row.duration_count,
             buckets=buckets if any(counts) else _empty_buckets(),
         )
+
+
+def sum_by_type(parts: Iterable[dict[str, TaskStats]]) -> dict[str, TaskStats]:
+    """Each type's TaskStats added up over `parts` ({task_type: TaskStats} each)."""
+    totals: dict[str, TaskStats] = {}
+    for part in parts:
+        for task_type, stats in part.items():
+            totals[task_type] = totals.get(task_type, TaskStats(task_type)) + stats
+    return totals
 
 
 def _merge_bound(pick, a: float | None, b: float | None) -> float | None:
