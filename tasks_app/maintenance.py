@@ -385,9 +385,8 @@ def rollup_stats(*, now=None, backfill_hours: int | None = None) -> dict:
 def rollup_hour(hour: datetime) -> list[TaskStatsHourly]:
     """Write the statistics of one hour, replacing any earlier roll-up of it."""
     hour = floor_hour(hour)
-    summaries = summarize_finished(
-        Task.objects.filter(finished_at__gte=hour, finished_at__lt=hour + timedelta(hours=1))
-    )
+    rows = Task.objects.filter(finished_at__gte=hour, finished_at__lt=hour + timedelta(hours=1))
+    summaries = summarize_finished_by(rows, "hour").get(hour, {})
     summaries[ALL_TYPES] = sum(summaries.values(), start=TaskStats(ALL_TYPES))
     with transaction.atomic():
         TaskStatsHourly.objects.filter(hour=hour).exclude(task_type__in=list(summaries)).delete()
@@ -397,24 +396,6 @@ def rollup_hour(hour: datetime) -> list[TaskStatsHourly]:
             )[0]
             for task_type, stats in sorted(summaries.items())
         ]
-
-
-def summarize_finished(queryset) -> dict[str, TaskStats]:
-    """Per type: finished counts by status and the durations of succeeded runs."""
-    finished = queryset.filter(status__in=TaskStatus.terminal()).order_by()
-    summaries: dict[str, TaskStats] = {}
-    for task_type, status, n in finished.values_list("task_type", "status").annotate(n=Count("id")):
-        stats = summaries.setdefault(task_type, TaskStats(task_type))
-        setattr(stats, status, getattr(stats, status) + n)
-    durations: dict[str, list[float]] = defaultdict(list)
-    rows = finished.filter(status=TaskStatus.SUCCEEDED, started_at__isnull=False).values_list(
-        "task_type", "started_at", "finished_at"
-    )
-    for task_type, started, ended in rows.iterator(chunk_size=PRUNE_CHUNK):
-        durations[task_type].append(max(0.0, (ended - started).total_seconds()))
-    for task_type, seconds in durations.items():
-        summaries.setdefault(task_type, TaskStats(task_type)).add_durations(seconds)
-    return summaries
 
 
 def summarize_rows_by(queryset, unit: str) -> dict[datetime, dict[str, TaskStats]]:
@@ -447,7 +428,8 @@ class _Percentile95(Aggregate):
 
 
 def summarize_finished_by(queryset, unit: str) -> dict[datetime, dict[str, TaskStats]]:
-    """summarize_finished per "hour" or "minute" of finish, in one grouped statement.
+    """Per "hour" or "minute" of finish and per type: finished counts by status and the
+    durations of succeeded runs (sum, histogram, exact p95), in one grouped statement.
 
     PostgreSQL counts, sums, buckets and takes the exact p95 of each (period, type); reading
     the rows into Python instead (summarize_rows_by, which other databases use, as they have no

@@ -30,7 +30,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder
 
 from . import selectors
-from .maintenance import rollup_watermark, summarize_finished
+from .maintenance import rollup_watermark, summarize_finished_by
 from .models import Task, TaskStatsHourly, TaskStatus
 from .stats import ALL_TYPES, TaskStats, bucket_labels, cumulative, sum_by_type
 
@@ -48,7 +48,7 @@ def finished_totals() -> dict[str, TaskStats]:
     live = Task.objects.all()
     if watermark is not None:
         live = live.filter(finished_at__gte=watermark)
-    return sum_by_type([*rolled_up, summarize_finished(live)])
+    return sum_by_type([*rolled_up, *summarize_finished_by(live, "hour").values()])
 
 
 def cached_workers_online() -> int | None:
