@@ -233,10 +233,10 @@ def _settled_sum(*, user, scope: str, minutes: list) -> tuple[list[int], dict[st
         by_type = sum_by_type(per_minute.values())
         settled = {
             "finished": [sum(s.finished for s in per_minute[m].values()) for m in minutes],
-            "by_type": {task_type: asdict(stats) for task_type, stats in by_type.items()},
+            "by_type": _cached_form(by_type),
         }
         cache.set(key, settled, STATS_SETTLED_CACHE_SECONDS)
-    return settled["finished"], {t: TaskStats(**fields) for t, fields in settled["by_type"].items()}
+    return settled["finished"], _from_cached_form(settled["by_type"])
 
 
 def _settled_minutes(*, user, scope: str, minutes: list) -> dict[datetime, dict[str, TaskStats]]:
@@ -245,11 +245,7 @@ def _settled_minutes(*, user, scope: str, minutes: list) -> dict[datetime, dict[
 
     keys = {m: STATS_MINUTE_CACHE_KEY.format(scope=scope, minute=m) for m in minutes}
     cached = cache.get_many(list(keys.values()))
-    per_minute = {
-        m: {task_type: TaskStats(**fields) for task_type, fields in cached[keys[m]].items()}
-        for m in minutes
-        if keys[m] in cached
-    }
+    per_minute = {m: _from_cached_form(cached[keys[m]]) for m in minutes if keys[m] in cached}
     missing = [m for m in minutes if m not in per_minute]
     if missing:
         rows = Task.objects.visible_to(user).filter(
@@ -258,13 +254,18 @@ def _settled_minutes(*, user, scope: str, minutes: list) -> dict[datetime, dict[
         fresh = summarize_finished_by(rows, "minute")
         per_minute.update({m: fresh.get(m, {}) for m in missing})
         cache.set_many(
-            {
-                keys[m]: {task_type: asdict(stats) for task_type, stats in per_minute[m].items()}
-                for m in missing
-            },
-            STATS_MINUTE_CACHE_SECONDS,
+            {keys[m]: _cached_form(per_minute[m]) for m in missing}, STATS_MINUTE_CACHE_SECONDS
         )
     return per_minute
+
+
+def _cached_form(by_type: dict[str, TaskStats]) -> dict[str, dict]:
+    """{task_type: TaskStats} as the JSON the cache holds."""
+    return {task_type: asdict(stats) for task_type, stats in by_type.items()}
+
+
+def _from_cached_form(fields_by_type: dict[str, dict]) -> dict[str, TaskStats]:
+    return {task_type: TaskStats(**fields) for task_type, fields in fields_by_type.items()}
 
 
 def _broker_state() -> dict:
