@@ -170,14 +170,16 @@ class Task(models.Model):
         # indexed, so no update is HOT): keep them few, and partial where only some rows are
         # ever looked up by them.
         indexes = [
+            # An owner's list filtered by status; and GET /tasks/count, by status and type in
+            # one index-only scan of the owner's range (task_type is carried in each entry).
             models.Index(
-                fields=["owner", "status", "-created_at"], name="task_owner_status_created"
+                fields=["owner", "status", "-created_at"],
+                name="task_owner_status_created",
+                include=["task_type"],
             ),
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created"),
             models.Index(fields=["-created_at", "-id"], name="task_created"),
             models.Index(fields=["task_type", "-created_at"], name="task_type_created"),
-            # GET /tasks/count by type: an index-only scan of the owner's range.
-            models.Index(fields=["owner", "task_type"], name="task_owner_type"),
             # The lease sweeper: running rows whose heartbeat is old.
             models.Index(
                 fields=["heartbeat_at"],
@@ -197,7 +199,12 @@ class Task(models.Model):
                 name="task_finished",
                 condition=Q(finished_at__isnull=False),
             ),
-            models.Index(fields=["schedule", "-created_at"], name="task_schedule_created"),
+            # A schedule's runs. Partial: runs nobody scheduled (nearly all) write no entry.
+            models.Index(
+                fields=["schedule", "-created_at"],
+                name="task_schedule_created",
+                condition=Q(schedule__isnull=False),
+            ),
             # The children of a task, and the reference check of a delete. Partial: the tasks
             # without a parent (nearly all) write no entry on insert or status change.
             models.Index(fields=["parent"], name="task_parent", condition=Q(parent__isnull=False)),

@@ -180,3 +180,62 @@ def test_a_list_filtered_by_status_and_type_counts_from_the_index_alone(user):
     assert "Index Only Scan Backward using task_status_created" in plan, plan
     assert "Heap Fetches: 0" in plan, plan
     assert matching.count() == 1500
+
+
+def _plan(sql: str, params) -> str:
+    """The executed plan of `sql`, index scans preferred (a small table would be read whole)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_counts_by_status_and_type_are_one_index_only_scan_of_the_owners_range(user, other_user):
+    kinds = [("add", TaskStatus.SUCCEEDED), ("example", TaskStatus.FAILED), ("add", "queued")]
+    Task.objects.bulk_create(
+        Task(owner=owner, name=f"t{i}", task_type=kinds[i % 3][0], status=kinds[i % 3][1])
+        for owner in (user, other_user)
+        for i in range(900 if owner == user else 300)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE tasks_app_task")
+
+    with CaptureQueriesContext(connection) as queries:
+        counts = selectors.task_counts(owner=user)
+
+    assert counts["total"] == 900
+    assert counts["active"] == 300
+    assert counts["by_type"] == {"add": 600, "example": 300}
+    assert {k: v for k, v in counts["by_status"].items() if v} == {
+        "succeeded": 300,
+        "failed": 300,
+        "queued": 300,
+    }
+    assert len(queries) == 1
+    plan = _plan(queries[0]["sql"], None)
+    assert "Index Only Scan using task_owner_status_created" in plan, plan
+    assert "Heap Fetches: 0" in plan, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_scheduled_runs_have_an_entry_in_the_schedule_index(user):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every = IntervalSchedule.objects.create(every=1, period=IntervalSchedule.HOURS)
+    schedule = PeriodicTask.objects.create(name="nightly", task="casework.sweep", interval=every)
+    Task.objects.bulk_create(
+        Task(owner=user, name=f"t{i}", task_type="add", schedule=schedule if i < 3 else None)
+        for i in range(500)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE tasks_app_task")
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'task_schedule_created'")
+        entries = cursor.fetchone()[0]
+    runs = Task.objects.filter(schedule=schedule).order_by("-created_at").values("pk")
+    sql, params = runs.query.sql_with_params()
+
+    assert entries == 3
+    assert "using task_schedule_created" in _plan(sql, params)
+    assert runs.count() == 3
