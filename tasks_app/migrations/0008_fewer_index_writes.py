@@ -5,8 +5,8 @@ index whose condition the row meets. Two of them needed not be written:
 
 - task_owner_type served only GET /tasks/count's by-type count. task_owner_status_created now
   carries task_type in each entry (INCLUDE, PostgreSQL only), so one index-only scan of the
-  owner's range counts by status and by type together (5.4 ms where the two took 4.9 + 2.6 on
-  the 1,000,000-row benchmark table), and task_owner_type is dropped.
+  owner's range counts by status and by type together (5.4–7.7 ms in EXPLAIN ANALYZE where the
+  two scans took 7.5–9.4 ms on the 1,000,000-row benchmark table), and task_owner_type is dropped.
 - task_schedule_created is partial: runs nobody scheduled, nearly all, write no entry.
 
 The indexes are rebuilt: on PostgreSQL the table is locked for writes while they build.

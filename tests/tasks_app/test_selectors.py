@@ -158,6 +158,16 @@ def test_a_failed_background_refresh_keeps_the_last_state_and_frees_the_lock(mon
     assert selectors._broker_state()["queue_depth"] == {"low_priority": 7}
 
 
+def _plan(sql: str, params) -> str:
+    """The executed plan of `sql`, index scans preferred: on a table this small a sequential
+    scan would win, and the question is which index serves the statement."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_list_filtered_by_status_and_type_counts_from_the_index_alone(user):
     """The capped count reads task_type from task_status_created's entries: no table rows."""
@@ -170,30 +180,20 @@ def test_a_list_filtered_by_status_and_type_counts_from_the_index_alone(user):
     matching = Task.objects.filter(status=TaskStatus.FAILED, task_type="add")
     sql, params = matching.order_by("-created_at").values("pk")[:1001].query.sql_with_params()
 
-    with transaction.atomic(), connection.cursor() as cursor:
-        # On a table this small a sequential scan would win; the question is which index scan.
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) SELECT COUNT(*) FROM ({sql}) AS c", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
+    plan = _plan(f"SELECT COUNT(*) FROM ({sql}) AS c", params)
 
     assert "Index Only Scan Backward using task_status_created" in plan, plan
     assert "Heap Fetches: 0" in plan, plan
     assert matching.count() == 1500
 
 
-def _plan(sql: str, params) -> str:
-    """The executed plan of `sql`, index scans preferred (a small table would be read whole)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_bitmapscan = off")
-        cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}", params)
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
 @pytest.mark.django_db(transaction=True)
 def test_counts_by_status_and_type_are_one_index_only_scan_of_the_owners_range(user, other_user):
-    kinds = [("add", TaskStatus.SUCCEEDED), ("example", TaskStatus.FAILED), ("add", "queued")]
+    kinds = [
+        ("add", TaskStatus.SUCCEEDED),
+        ("example", TaskStatus.FAILED),
+        ("add", TaskStatus.QUEUED),
+    ]
     Task.objects.bulk_create(
         Task(owner=owner, name=f"t{i}", task_type=kinds[i % 3][0], status=kinds[i % 3][1])
         for owner in (user, other_user)
