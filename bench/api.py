@@ -30,6 +30,7 @@ from bench.common import (
     median,
     niced,
     ratio,
+    results_name,
     start,
     stop,
     wait_for_port,
@@ -39,6 +40,7 @@ from bench.common import (
 from bench.load import build_request, load
 
 SERVERS = ("asgi", "wsgi")
+DEFAULT_CLIENTS = "1,16,64"
 READS = ("plain_retrieve", "status", "detail")
 WRITES = ("plain_create", "submit")
 
@@ -132,7 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clients", default="1,16,64")
+    parser.add_argument("--clients", default=DEFAULT_CLIENTS)
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
@@ -223,7 +225,8 @@ def main() -> None:
         )
         + f"\n\n{host_note()}\n"
     )
-    path = write_results("api", {"runs": runs, "summary": summary}, markdown)
+    name = results_name("api", args, {"clients": DEFAULT_CLIENTS})
+    path = write_results(name, {"runs": runs, "summary": summary}, markdown)
     print(markdown)
     print(f"written {path}")
 

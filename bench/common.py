@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import statistics
 import subprocess
@@ -119,6 +120,21 @@ def machine() -> dict:
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
+
+
+def results_name(name: str, args, defaults: dict[str, str]) -> str:
+    """`name`, or `name` followed by the options that narrowed this run (`api-clients-16-64`).
+
+    A run over a subset (fewer client counts, one layer) then gets files of its own, and
+    bench.report, which reads the newest `<date>-<name>.json`, never summarises it as the
+    whole comparison.
+    """
+    narrowed = [
+        f"{option}-{re.sub(r'[^0-9A-Za-z]+', '-', str(getattr(args, option)))}"
+        for option, default in defaults.items()
+        if str(getattr(args, option)) != default
+    ]
+    return "-".join([name, *narrowed])
 
 
 def write_results(name: str, data: dict, markdown: str) -> Path:

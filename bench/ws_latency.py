@@ -24,6 +24,7 @@ from bench.common import (
     free_port,
     median,
     percentile,
+    results_name,
     server_env,
     setup_django,
     start,
@@ -33,6 +34,8 @@ from bench.common import (
 )
 
 RATE = 20  # events per second
+DEFAULT_CLIENTS = "1,100"
+DEFAULT_LAYERS = "core,pubsub"
 
 
 def prepare_task():
@@ -160,8 +163,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--events", type=int, default=100)
-    parser.add_argument("--clients", default="1,100")
-    parser.add_argument("--layers", default="core,pubsub")
+    parser.add_argument("--clients", default=DEFAULT_CLIENTS)
+    parser.add_argument("--layers", default=DEFAULT_LAYERS)
     args = parser.parse_args()
     clients_list = [int(c) for c in args.clients.split(",")]
     setup_django()
@@ -210,7 +213,8 @@ def main() -> None:
         )
     markdown = "\n".join(lines) + "\n"
     print(markdown)
-    path = write_results("ws_latency", {"runs": runs, "summary": summary}, markdown)
+    name = results_name("ws_latency", args, {"clients": DEFAULT_CLIENTS, "layers": DEFAULT_LAYERS})
+    path = write_results(name, {"runs": runs, "summary": summary}, markdown)
     print(f"written {path}")
 
 
