@@ -74,23 +74,24 @@ def active_task_count(*, owner, cap: int) -> int:
 
 
 def task_counts(*, owner) -> dict:
-    """The owner's tasks by status and by type: one GROUP BY (status, type), summed both ways.
+    """The owner's tasks by status and by type (two GROUP BYs over the owner's index range).
 
-    COUNT(*), not COUNT(id), and an index that carries task_type: one index-only scan of the
-    owner's range of (owner, status, …) INCLUDE (task_type) and no table row read (counting
-    ids read every row from the heap: 180 ms for 20,000 rows of 1M).
+    COUNT(*), not COUNT(id): both are then index-only scans of (owner, status, …) and (owner,
+    task_type, …); counting ids read every row from the heap (180 ms for 20,000 rows of 1M).
     """
+    mine = Task.objects.filter(owner=owner).order_by()
     by_status = {status: 0 for status in TaskStatus.values}
-    by_type: dict[str, int] = {}
-    rows = Task.objects.filter(owner=owner).order_by().values_list("status", "task_type")
-    for status, task_type, n in rows.annotate(n=Count("*")):
-        by_status[status] = by_status.get(status, 0) + n
-        by_type[task_type] = by_type.get(task_type, 0) + n
+    for row in mine.values("status").annotate(n=Count("*")):
+        by_status[row["status"]] = row["n"]
+    by_type = {
+        row["task_type"]: row["n"]
+        for row in mine.values("task_type").annotate(n=Count("*")).order_by("task_type")
+    }
     return {
         "total": sum(by_status.values()),
         "active": sum(by_status[s] for s in TaskStatus.active()),
         "by_status": by_status,
-        "by_type": dict(sorted(by_type.items())),
+        "by_type": by_type,
     }
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tasks_app import selectors
 from tasks_app.models import Task, TaskStatus
+from tasks_app.serializers import TaskListSerializer
 
 from .api_support import in_status, submit
 
@@ -188,7 +189,7 @@ def test_a_list_filtered_by_status_and_type_counts_from_the_index_alone(user):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_counts_by_status_and_type_are_one_index_only_scan_of_the_owners_range(user, other_user):
+def test_counts_by_status_and_type_are_index_only_scans_of_the_owners_range(user, other_user):
     kinds = [
         ("add", TaskStatus.SUCCEEDED),
         ("example", TaskStatus.FAILED),
@@ -213,10 +214,38 @@ def test_counts_by_status_and_type_are_one_index_only_scan_of_the_owners_range(u
         "failed": 300,
         "queued": 300,
     }
-    assert len(queries) == 1
-    plan = _plan(queries[0]["sql"], None)
-    assert "Index Only Scan using task_owner_status_created" in plan, plan
-    assert "Heap Fetches: 0" in plan, plan
+    plans = [_plan(query["sql"], None) for query in queries]
+    assert "Index Only Scan using task_owner_status_created" in plans[0], plans[0]
+    assert "Index Only Scan using task_owner_type" in plans[1], plans[1]
+    assert all("Heap Fetches: 0" in plan for plan in plans), plans
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_type_the_owner_seldom_runs_is_listed_from_the_owner_type_index_in_list_order(
+    user, other_user
+):
+    """However common the type is overall, the owner's few rows of it are read in list order:
+    no walk through the owner's other rows, no sort."""
+    Task.objects.bulk_create(
+        Task(owner=owner, name=f"t{i}", task_type=task_type)
+        for owner, task_type, n in (
+            (user, "add", 1200),
+            (user, "example", 3),
+            (other_user, "example", 1200),
+        )
+        for i in range(n)
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE tasks_app_task")
+    columns = TaskListSerializer.COLUMNS
+    page = selectors.task_list(user=user, columns=columns).filter(task_type="example")
+    sql, params = page[:21].query.sql_with_params()
+
+    plan = _plan(sql, params)
+
+    assert "Index Scan using task_owner_type" in plan, plan
+    assert "Sort" not in plan, plan
+    assert [t.task_type for t in page[:21]] == ["example"] * 3
 
 
 @pytest.mark.django_db(transaction=True)
