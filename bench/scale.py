@@ -250,13 +250,20 @@ def stats_first_calls(ports: dict, tokens: dict, samples: int = 5) -> dict[str, 
     was emptied), 1M and empty interleaved: the cost the cached minutes save the later calls."""
     import redis
 
+    from tasks_app import selectors
+
     client = redis.Redis.from_url(REDIS_BENCH_URL)
+    # Every server's cached minutes and settled sums, whatever its cache prefix.
+    patterns = [
+        f"*{key.split('{')[0]}*"
+        for key in (selectors.STATS_MINUTE_CACHE_KEY, selectors.STATS_SETTLED_CACHE_KEY)
+    ]
     took: dict[str, list[float]] = {}
     for _ in range(samples):
         for label, db in (("1m", SCALE_DB), ("empty", EMPTY_DB)):
-            for pattern in ("*casework:stats:minute:*", "*casework:stats:settled:*"):
-                for key in client.scan_iter(match=pattern):
-                    client.delete(key)
+            cached = [key for pattern in patterns for key in client.scan_iter(match=pattern)]
+            if cached:
+                client.delete(*cached)
             request = urllib.request.Request(
                 f"http://127.0.0.1:{ports[db]}{ENDPOINTS['stats']}",
                 headers={"Authorization": f"Bearer {tokens[db]}", "Accept": "application/json"},
