@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-from collections import OrderedDict
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from . import fanout
 from .broadcast import EVENT_MESSAGE_TYPE, broadcaster, task_group, user_group
+from .fanout import encoded_event
 from .models import Task
 from .ws_auth import token_still_valid
 
@@ -25,27 +25,9 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
 LIST_SNAPSHOT_LIMIT = 50
-# Events encoded lately, by (task id, seq): every watcher of a task gets the same event, so it
-# is encoded once per process, not once per watcher (a fourteenth of Daphne's CPU with 100
-# watchers). The event is compared too: a sequence restarts if Redis lost its counters.
-ENCODED_EVENTS_KEPT = 256
-_encoded_events: OrderedDict[tuple, tuple[dict, str]] = OrderedDict()
-
-
-def encoded_event(message: dict) -> str:
-    """The text sent for a broadcast `message`: its event with its sequence number."""
-    seq = message.get("seq")
-    event = message["event"]
-    key = (event.get("task_id"), seq)
-    cached = _encoded_events.get(key)
-    if cached is not None and cached[0] == event:
-        return cached[1]
-    text = json.dumps({**event, "seq": seq})
-    if None not in key:
-        _encoded_events[key] = (event, text)
-        if len(_encoded_events) > ENCODED_EVENTS_KEPT:
-            _encoded_events.popitem(last=False)
-    return text
+# Events a watcher holds while it sends a snapshot; past it the newest are dropped and the
+# client, seeing the gap in `seq`, asks for a fresh snapshot.
+HELD_EVENTS_MAX = 1000
 
 
 def heartbeat_seconds() -> float:
@@ -81,7 +63,9 @@ class BaseTaskConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.groups_to_join = []
+        self._joined: list[str] = []
         self._heartbeat: asyncio.Task | None = None
+        self._held: list[str] | None = []  # events held during a snapshot; None: live
         user = self.scope.get("user")
         await self.accept()
         if self.scope.get("origin_rejected"):
@@ -93,21 +77,48 @@ class BaseTaskConsumer(AsyncJsonWebsocketConsumer):
         if not await self.authorize(user):
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        shared = fanout.shared(self.channel_layer)
         for group in self.groups_to_join:
-            await self.channel_layer.group_add(group, self.channel_name)
+            if shared:
+                await fanout.hub(self.channel_layer).join(group, self)
+            else:
+                await self.channel_layer.group_add(group, self.channel_name)
+            self._joined.append(group)
         await self.send_snapshot()
+        await self._send_held()
         self._heartbeat = asyncio.ensure_future(self.heartbeat())
 
     async def disconnect(self, code):
-        if self._heartbeat:
+        if getattr(self, "_heartbeat", None):
             self._heartbeat.cancel()
-        for group in self.groups_to_join:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        shared = fanout.shared(self.channel_layer)
+        for group in getattr(self, "_joined", ()):
+            if shared:
+                await fanout.hub(self.channel_layer).leave(group, self)
+            else:
+                await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def deliver(self, text: str) -> None:
+        """An event from this process's group membership (tasks_app.fanout)."""
+        if self._held is None:
+            await self.send(text_data=text)
+        elif len(self._held) < HELD_EVENTS_MAX:
+            self._held.append(text)
+
+    async def _send_held(self) -> None:
+        """Send what arrived during a snapshot, then go live (no event overtakes another)."""
+        while self._held:
+            await self.send(text_data=self._held.pop(0))
+        self._held = None
 
     async def receive_json(self, content, **kwargs):
         kind = content.get("type") if isinstance(content, dict) else None
         if kind == "resync":
-            await self.send_snapshot()
+            self._held = []
+            try:
+                await self.send_snapshot()
+            finally:
+                await self._send_held()
         elif kind == "ping":
             await self.send_json({"type": "pong"})
 
