@@ -3,9 +3,11 @@
 For each layer — `core` (channels_redis.core.RedisChannelLayer, the channels-redis default,
 sent with async_to_sync(group_send) per event) and `pubsub` (Casework: one Lua INCR+PUBLISH
 over a long-lived connection onto channels_redis.pubsub) — Daphne serves the task consumer,
-N clients watch one task, and this process broadcasts events at 20/s stamped with their send
-time. Runs are interleaved (core, pubsub, core, pubsub, ...) and the median of the repeats is
-reported. Prints p50/p99 latency, lost events and the broadcast call's cost per event.
+N clients watch one task (on `core` each consumer joins the task's group itself, Channels'
+usual pattern; on `pubsub` Daphne's process joins it once, tasks_app/fanout.py), and this
+process broadcasts events at 20/s stamped with their send time. Runs are interleaved (core,
+pubsub, core, pubsub, ...) and the median of the repeats is reported. Prints p50/p99 latency,
+lost events and the broadcast call's cost per event.
 
     .venv/bin/python -m bench.ws_latency [--repeats 3] [--events 100] [--clients 1,100]
 """
