@@ -107,7 +107,11 @@ class Hub:
             entry.joined.set()
             return
         entry.watchers[watcher] = None
-        await entry.joined.wait()
+        try:
+            await entry.joined.wait()
+        except BaseException:  # cancelled while the first watcher joined: not a watcher
+            await self.leave(group, watcher)
+            raise
         if self._groups.get(group) is not entry:  # the first join failed
             entry.watchers.pop(watcher, None)
             await self.join(group, watcher)
@@ -124,6 +128,8 @@ class Hub:
             entry.pump.cancel()  # the layer unsubscribes the channel
             with contextlib.suppress(asyncio.CancelledError):
                 await entry.pump
+        # The layer keeps a group's channels in a set and queues its Redis (un)subscribes in
+        # order, so a new watcher joining meanwhile ends subscribed.
         await self.layer.group_discard(group, entry.channel)
 
     async def _pump(self, group: str, entry: _Group) -> None:

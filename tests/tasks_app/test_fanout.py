@@ -1,6 +1,8 @@
 """One group membership per process for a task's watchers (tasks_app.fanout), on real Redis."""
 
 import asyncio
+import contextlib
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -184,3 +186,64 @@ def test_a_message_that_does_not_decode_does_not_stop_the_groups_events(user, cl
     event = asyncio.run(scenario())
 
     assert (event["progress"], event["seq"]) == (10, 3)
+
+
+class Collector:
+    """A watcher that keeps what it is handed."""
+
+    def __init__(self, channel_name: str = "unused"):
+        self.channel_name = channel_name
+        self.texts: list[str] = []
+
+    async def deliver(self, text: str) -> None:
+        self.texts.append(text)
+
+
+def test_a_watcher_joining_as_the_last_one_leaves_still_gets_events(user, clean_redis):
+    task = running_task(user)
+    group = task_group(task.id)
+
+    async def scenario():
+        layer = get_channel_layer()
+        hub = fanout.hub(layer)
+        first, second = Collector(), Collector()
+        await hub.join(group, first)
+        # The group's last watcher leaves (the process unsubscribes) while a new one joins (it
+        # subscribes): whatever the order, the new one is subscribed at the end.
+        await asyncio.gather(hub.leave(group, first), hub.join(group, second))
+        await send_progress(task, user, 10)
+        for _ in range(300):
+            if second.texts:
+                break
+            await asyncio.sleep(0.01)
+        numsub = await subscribers(clean_redis, group)
+        await hub.leave(group, second)
+        return first.texts, second.texts, numsub
+
+    first, second, numsub = asyncio.run(scenario())
+
+    assert first == []
+    assert [json.loads(t)["progress"] for t in second] == [10]
+    assert numsub == 1
+
+
+def test_a_watcher_cancelled_while_waiting_to_join_is_not_left_behind(user, clean_redis):
+    task = running_task(user)
+    group = task_group(task.id)
+
+    async def scenario():
+        hub = fanout.hub(get_channel_layer())
+        first, second = Collector(), Collector()
+        joining = asyncio.ensure_future(hub.join(group, first))
+        waiting = asyncio.ensure_future(hub.join(group, second))
+        await asyncio.sleep(0)  # both started: the second waits for the first's subscription
+        waiting.cancel()
+        await joining
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        watching = hub.watchers(group)
+        await hub.leave(group, first)
+        await asyncio.sleep(0.1)
+        return watching, hub.watchers(group), await subscribers(clean_redis, group)
+
+    assert asyncio.run(scenario()) == (1, 0, 0)
