@@ -77,12 +77,8 @@ class BaseTaskConsumer(AsyncJsonWebsocketConsumer):
         if not await self.authorize(user):
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        shared = fanout.shared(self.channel_layer)
         for group in self.groups_to_join:
-            if shared:
-                await fanout.hub(self.channel_layer).join(group, self)
-            else:
-                await self.channel_layer.group_add(group, self.channel_name)
+            await fanout.join(self, group)
             self._joined.append(group)
         await self.send_snapshot()
         await self._send_held()
@@ -91,12 +87,8 @@ class BaseTaskConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "_heartbeat", None):
             self._heartbeat.cancel()
-        shared = fanout.shared(self.channel_layer)
         for group in getattr(self, "_joined", ()):
-            if shared:
-                await fanout.hub(self.channel_layer).leave(group, self)
-            else:
-                await self.channel_layer.group_discard(group, self.channel_name)
+            await fanout.leave(self, group)
 
     async def deliver(self, text: str) -> None:
         """An event from this process's group membership (tasks_app.fanout)."""

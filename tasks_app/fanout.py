@@ -27,7 +27,10 @@ import weakref
 from collections import OrderedDict
 from typing import Protocol
 
-from .broadcast import EVENT_MESSAGE_TYPE, PUBSUB_BACKEND
+from channels.consumer import AsyncConsumer
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+from .broadcast import EVENT_MESSAGE_TYPE
 
 logger = logging.getLogger(__name__)
 
@@ -63,12 +66,25 @@ class Watcher(Protocol):
 
 def shared(layer) -> bool:
     """Whether watchers on `layer` share their process's group membership."""
-    from django.conf import settings
+    return isinstance(layer, RedisPubSubChannelLayer)
 
-    return (
-        layer is not None
-        and settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND") == PUBSUB_BACKEND
-    )
+
+async def join(consumer: AsyncConsumer, group: str) -> None:
+    """Have `consumer` receive what is sent to `group`: through its process's one membership
+    on the pub/sub layer, as a member itself on any other."""
+    layer = consumer.channel_layer
+    if shared(layer):
+        await hub(layer).join(group, consumer)
+    else:
+        await layer.group_add(group, consumer.channel_name)
+
+
+async def leave(consumer: AsyncConsumer, group: str) -> None:
+    layer = consumer.channel_layer
+    if shared(layer):
+        await hub(layer).leave(group, consumer)
+    else:
+        await layer.group_discard(group, consumer.channel_name)
 
 
 class _Group:
