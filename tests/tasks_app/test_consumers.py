@@ -206,7 +206,7 @@ def test_a_malformed_bearer_token_is_refused_with_4401(user, clean_redis):
 def test_an_event_is_encoded_once_for_every_watcher_of_its_task():
     import json
 
-    from tasks_app.consumers import encoded_event
+    from tasks_app.fanout import encoded_event
 
     event = {"type": "progress", "task_id": "t-encode-once", "progress": 40}
     first = encoded_event({"event": event, "seq": 7})
@@ -219,7 +219,7 @@ def test_an_event_is_encoded_once_for_every_watcher_of_its_task():
 def test_a_restarted_sequence_never_gets_an_earlier_events_text():
     import json
 
-    from tasks_app.consumers import encoded_event
+    from tasks_app.fanout import encoded_event
 
     before = {"type": "progress", "task_id": "t-restarted", "progress": 10}
     after = {"type": "progress", "task_id": "t-restarted", "progress": 90}
