@@ -3,16 +3,16 @@
 Every event gets a per-task sequence number so a browser can tell it missed something and ask
 for a snapshot. With the Redis pub/sub channel layer (the configured default) a group message is
 a single PUBLISH of the layer's msgpack encoding, so one Lua script call over one long-lived
-Redis connection per process numbers the event and publishes it to both groups: one round
-trip, no event loop, no `async_to_sync(group_send)` per call (4.7 ms each, measured here).
+Redis connection per process numbers the event and publishes it to both groups: one socket
+write, no event loop, no `async_to_sync(group_send)` per call (4.7 ms each, measured here).
 Any other layer (an in-memory one in a test) goes through `group_send`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-import queue
 import struct
 import threading
 import time
@@ -28,11 +28,14 @@ PUBSUB_BACKEND = "channels_redis.pubsub.RedisPubSubChannelLayer"
 SEQ_KEY = "casework:seq:{task_id}"
 SEQ_TTL_SECONDS = 7 * 24 * 3600
 EVENT_MESSAGE_TYPE = "task.event"
-# At most this many queued events go out in one script call; the sender waits at most this long
-# after an event for others to send with it.
-SEND_BATCH_MAX = 100
-SEND_LINGER_SECONDS = 0.002
-TERMINAL_EVENT_TYPES = frozenset({"completed", "failed", "revoked"})
+# Replies of written events are read once this many wait (and by flush and send).
+READ_REPLIES_EVERY = 64
+# After Redis could not be reached, events are dropped for this long before the next try.
+SEND_RETRY_PAUSE_SECONDS = 5.0
+# A connection unused this long is checked (one PING) before the next event is written to it:
+# a write to a connection Redis closed meanwhile would be lost without an error.
+IDLE_CHECK_SECONDS = 30.0
+CONNECTION_NAME = "casework-events"
 
 # Events to send, in order. ARGV[1] is the counters' time to live; then, per event, the number
 # of its group channels and a msgpack map missing only its last value (the sequence number).
@@ -53,6 +56,7 @@ for i = 2, #ARGV, 2 do
 end
 return seqs
 """
+_PUBLISH_SCRIPT_SHA = hashlib.sha1(_PUBLISH_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's
 
 
 def task_group(task_id) -> str:
@@ -61,11 +65,6 @@ def task_group(task_id) -> str:
 
 def user_group(user_id) -> str:
     return f"user.{user_id}"
-
-
-def _ends_batch(item) -> bool:
-    """A flush request or a task's last event: nothing worth waiting for follows it."""
-    return isinstance(item, threading.Event) or item[2].get("type") in TERMINAL_EVENT_TYPES
 
 
 def _groups(task_id, owner_id) -> list[str]:
@@ -87,112 +86,129 @@ def _map_without_last_value(message: dict, last_key: str) -> bytes:
 
 
 class Broadcaster:
-    """One per process; lazily connects, reconnects after fork, never raises into a task."""
+    """One per process; lazily connects, reconnects after fork, never raises into a task.
+
+    On the Redis pub/sub layer every event is written to one connection the moment it is
+    published, without waiting for Redis's reply: Redis runs a connection's commands in the
+    order they arrive, so the events of a process keep their order, and the replies (the
+    sequence numbers, which only `send` needs) are read later in bulk. A pool child then
+    spends one socket write on an event, where a sender thread of its own cost it 0.4 ms of
+    CPU a task in wake-ups and hand-overs (bench/throughput.py, README "What the figures say").
+    """
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards everything below
         self._pid: int | None = None
         self._client: redis.Redis | None = None
-        self._script = None
-        self._sender_pid: int | None = None
-        self._queue: queue.SimpleQueue | None = None
-        self._unsent = 0  # events queued and not yet sent (guarded by _lock)
+        self._url: str | None = None
+        self._conn = None  # the connection events are written to (pub/sub layer)
+        self._conn_pid: int | None = None
+        self._unread = 0  # replies of written events not read yet
+        self._down_until = 0.0  # after a failure, events are dropped until then
+        self._last_write = 0.0
 
     def publish(self, *, task_id, owner_id, event: dict) -> None:
-        """Queue the event for this process's sender thread; the caller never waits on Redis.
+        """Send the event; the caller waits for no reply from Redis.
 
-        One thread sends everything the process publishes, in order, so a progress event
-        queued before a status change still arrives (and is numbered) before it.
+        Events published by one process go out in the order they were published, so a
+        progress event published before a status change is numbered and delivered before it.
         """
-        events = self._sender()
-        with self._lock:
-            self._unsent += 1
-        events.put((task_id, owner_id, event))
-
-    def publish_now(self, *, task_id, owner_id, event: dict) -> None:
-        """Send the event before returning, after everything this process queued before it.
-
-        For status changes: never overtaken by an older progress event, and out before the
-        caller goes on. With nothing queued it is sent from the caller's thread (one Redis
-        round trip, no hand-over to the sender thread and back).
-        """
-        with self._lock:
-            idle = self._sender_pid != os.getpid() or self._unsent == 0
-        if idle:
+        if not self._uses_pubsub():
             self.send(task_id=task_id, owner_id=owner_id, event=event)
             return
+        command = self._script_command([(task_id, _groups(task_id, owner_id), event)])
+        with self._lock:
+            self._write(command)
+            if self._unread >= READ_REPLIES_EVERY:
+                self._read_replies()
+
+    def publish_now(self, *, task_id, owner_id, event: dict) -> None:
+        """Send the event and wait until Redis has published it (and everything before it)."""
         self.publish(task_id=task_id, owner_id=owner_id, event=event)
         self.flush()
 
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait until every event queued so far has been sent."""
-        done = threading.Event()
-        self._sender().put(done)
-        done.wait(timeout)
-
-    def _sender(self) -> queue.SimpleQueue:
+    def flush(self) -> None:
+        """Wait until Redis has run every event this process published so far (at most the
+        connection's socket timeout)."""
         with self._lock:
-            if self._sender_pid != os.getpid():
-                self._queue = queue.SimpleQueue()
-                self._sender_pid = os.getpid()
-                self._unsent = 0
-                threading.Thread(
-                    target=self._send_queued,
-                    args=(self._queue,),
-                    name="casework-broadcast",
-                    daemon=True,
-                ).start()
-            return self._queue
+            self._read_replies()
 
-    def _send_queued(self, events: queue.SimpleQueue) -> None:
-        while True:
-            batch = self._next_batch(events)
-            pending: list[tuple] = []
-            for item in batch:
-                if isinstance(item, threading.Event):
-                    self._send_many(pending)
-                    pending = []
-                    item.set()
-                else:
-                    pending.append(item)
-            self._send_many(pending)
-
-    @staticmethod
-    def _next_batch(events: queue.SimpleQueue, linger: float = SEND_LINGER_SECONDS) -> list:
-        """The next events to send together: what arrives within SEND_LINGER_SECONDS of the
-        first, cut short by a terminal event, a flush or a full batch.
-
-        A short task's "running" and its end then leave in one script call instead of two
-        (each call costs its process ~0.1 ms of CPU), at the price of at most the linger in
-        latency for an event that nothing follows quickly.
-        """
-        batch = [events.get()]
-        deadline = time.monotonic() + linger
-        while len(batch) < SEND_BATCH_MAX and not _ends_batch(batch[-1]):
-            remaining = deadline - time.monotonic()
-            try:
-                batch.append(
-                    events.get(timeout=remaining) if remaining > 0 else events.get_nowait()
-                )
-            except queue.Empty:
-                break
-        return batch
-
-    def _send_many(self, items: list[tuple]) -> None:
-        """Send queued events in order, in one pipelined round trip when the layer allows."""
-        if not items:
+    def _write(self, command: tuple) -> None:
+        """Write one command to the event connection (caller holds the lock). A failure drops
+        this event and, for SEND_RETRY_PAUSE_SECONDS, the ones after it: a broadcast is best
+        effort, and a task must not wait on an unreachable Redis for every event."""
+        if time.monotonic() < self._down_until:
             return
+        for attempt in (1, 2):
+            try:
+                conn = self._connection()
+                if time.monotonic() - self._last_write >= IDLE_CHECK_SECONDS:
+                    conn = self._checked_connection()
+                conn.send_command(*command, check_health=False)
+                self._unread += 1
+                self._last_write = time.monotonic()
+                return
+            except (redis.RedisError, OSError):
+                # A connection Redis closed while idle fails on first use: one more try on
+                # a new connection.
+                self._drop_connection()
+                if attempt == 2:
+                    self._down_until = time.monotonic() + SEND_RETRY_PAUSE_SECONDS
+                    logger.warning(
+                        "broadcast failed; dropping events for %s s",
+                        SEND_RETRY_PAUSE_SECONDS,
+                        exc_info=True,
+                    )
+
+    def _read_replies(self) -> list | None:
+        """Read the replies of every event written so far (caller holds the lock); the last
+        one's, or None."""
+        last = None
+        if self._conn_pid != os.getpid():
+            self._conn, self._unread = None, 0  # the parent's connection and replies
+            return None
         try:
-            if len(items) > 1 and self._uses_pubsub():
-                self._send_pubsub_pipelined(items)
-            else:
-                for task_id, owner_id, event in items:
-                    self.send(task_id=task_id, owner_id=owner_id, event=event)
+            while self._unread:
+                self._unread -= 1
+                try:
+                    last = self._conn.read_response()
+                except redis.exceptions.NoScriptError:
+                    # The script cache was flushed: reconnecting loads it again.
+                    logger.warning("broadcast script was not loaded in Redis", exc_info=True)
+                    self._drop_connection()
+                except redis.ResponseError:
+                    logger.warning("broadcast script failed in Redis", exc_info=True)
         except (redis.RedisError, OSError):
-            logger.warning("broadcast of %d queued events failed", len(items), exc_info=True)
-        finally:
-            with self._lock:
-                self._unsent -= len(items)
+            logger.warning("reading broadcast replies failed", exc_info=True)
+            self._drop_connection()
+        return last
+
+    def _connection(self):
+        """The event connection of this process, connected, with the script loaded."""
+        if self._conn is None or self._conn_pid != os.getpid():
+            # A connection inherited over a fork is the parent's: never written to here.
+            self._conn, self._unread = None, 0
+            conn = self._client_locked().connection_pool.make_connection()
+            conn.client_name = CONNECTION_NAME
+            conn.connect()
+            conn.send_command("SCRIPT", "LOAD", _PUBLISH_SCRIPT, check_health=False)
+            conn.read_response()
+            self._conn, self._conn_pid = conn, os.getpid()
+            self._last_write = time.monotonic()
+        return self._conn
+
+    def _checked_connection(self):
+        """The event connection after one round trip on it (raises if Redis closed it)."""
+        self._read_replies()  # drops the connection if it fails
+        conn = self._connection()
+        conn.send_command("PING", check_health=False)
+        conn.read_response()
+        return conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None and self._conn_pid == os.getpid():
+            self._conn.disconnect()
+        self._conn, self._unread = None, 0
 
     def _layer_config(self) -> dict:
         return settings.CHANNEL_LAYERS.get("default", {})
@@ -202,21 +218,26 @@ class Broadcaster:
 
     def _redis(self) -> redis.Redis:
         with self._lock:
-            if self._client is None or self._pid != os.getpid():
-                host = self._layer_config().get("CONFIG", {}).get("hosts", [settings.REDIS_URL])[0]
-                url = host if isinstance(host, str) else host["address"]
-                self._client = redis.Redis.from_url(
-                    url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
-                )
-                self._script = self._client.register_script(_PUBLISH_SCRIPT)
-                self._pid = os.getpid()
-            return self._client
+            return self._client_locked()
+
+    def _client_locked(self) -> redis.Redis:
+        """This process's client (caller holds the lock); a new one after a fork."""
+        host = self._layer_config().get("CONFIG", {}).get("hosts", [settings.REDIS_URL])[0]
+        url = host if isinstance(host, str) else host["address"]
+        if self._client is None or self._pid != os.getpid() or self._url != url:
+            self._url = url
+            self._client = redis.Redis.from_url(
+                url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+            )
+            self._pid = os.getpid()
+        return self._client
 
     def close(self) -> None:
-        if self._sender_pid == os.getpid():
-            self.flush()
         with self._lock:
-            if self._client is not None:
+            if self._conn_pid == os.getpid():
+                self._read_replies()
+            self._drop_connection()
+            if self._client is not None and self._pid == os.getpid():
                 self._client.close()
             self._client = None
 
@@ -244,18 +265,16 @@ class Broadcaster:
             logger.warning("broadcast of task %s event failed", task_id, exc_info=True)
             return None
 
-    def _send_pubsub(self, task_id, groups: list[str], event: dict) -> int:
-        return self._publish_script([(task_id, groups, event)])[0]
+    def _send_pubsub(self, task_id, groups: list[str], event: dict) -> int | None:
+        command = self._script_command([(task_id, groups, event)])
+        with self._lock:
+            self._write(command)
+            seqs = self._read_replies()
+        return int(seqs[0]) if seqs else None
 
-    def _send_pubsub_pipelined(self, items: list[tuple]) -> None:
-        self._publish_script(
-            [(task_id, _groups(task_id, owner_id), event) for task_id, owner_id, event in items]
-        )
-
-    def _publish_script(self, events: list[tuple]) -> list[int]:
-        """Number and publish `events` (task id, groups, event) in one script call."""
+    def _script_command(self, events: list[tuple]) -> tuple:
+        """The script call that numbers and publishes `events` (task id, groups, event)."""
         prefix = self._layer_config().get("CONFIG", {}).get("prefix", "asgi")
-        client = self._redis()
         keys: list[str] = []
         args: list = [SEQ_TTL_SECONDS]
         for task_id, groups, event in events:
@@ -263,7 +282,7 @@ class Broadcaster:
             keys += [f"{prefix}__group__{g}" for g in groups]
             message = {"type": EVENT_MESSAGE_TYPE, "event": event}
             args += [len(groups), _map_without_last_value(message, "seq")]
-        return [int(seq) for seq in self._script(keys=keys, args=args, client=client)]
+        return ("EVALSHA", _PUBLISH_SCRIPT_SHA, len(keys), *keys, *args)
 
     def _send_layer(self, task_id, groups: list[str], event: dict) -> int:
         from channels.layers import get_channel_layer

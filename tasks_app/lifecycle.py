@@ -106,8 +106,9 @@ def announce(
 ) -> None:
     """Broadcast the task's current state as a status (or terminal) event.
 
-    `wait=False` only queues it for this process's sender thread: used for "running", which
-    only this process's later events (progress, the end) can follow, and those keep the order.
+    `wait=False` writes it without waiting for Redis to run it: used for "running", which
+    only this process's later events (progress, the end) can follow, and those keep the order
+    (one connection per process).
     """
     event = {
         "type": event_type or _EVENT_TYPE_FOR_STATUS.get(task.status, "status"),
@@ -125,10 +126,11 @@ def announce(
     elif task.status == TaskStatus.REVOKED:
         event["error"] = {"kind": ErrorKind.CANCELLED, "message": task.error_message}
     if not wait or task.status in TaskStatus.terminal():
-        # Nothing follows a terminal event, so it need not be out before the caller goes on.
+        # Nothing follows a terminal event, so Redis need not have run it before the caller
+        # goes on.
         broadcaster.publish(task_id=task.id, owner_id=task.owner_id, event=event)
         return
-    # After any progress event this process queued before it, and out before the caller
+    # Published by Redis, after every event this process sent before it, before the caller
     # goes on.
     broadcaster.publish_now(task_id=task.id, owner_id=task.owner_id, event=event)
 
@@ -485,8 +487,8 @@ def mark_queued_many(task_ids: list, *, announce_each: bool = True) -> list[Task
 
 
 def announce_many(tasks: list[Task]) -> None:
-    """Announce several tasks' status events at once: queued together, sent in one call, and
-    out before this returns."""
+    """Announce several tasks' status events at once: written back to back, their replies
+    read together, and published by Redis before this returns."""
     if len(tasks) == 1:
         announce(tasks[0])
         return

@@ -1,11 +1,13 @@
 """Events reach channel-layer groups in order, numbered, decodable by Channels."""
 
 import asyncio
+import time
 
 import pytest
 from channels.layers import get_channel_layer
 
-from tasks_app.broadcast import broadcaster, task_group, user_group
+from tasks_app import broadcast
+from tasks_app.broadcast import CONNECTION_NAME, Broadcaster, broadcaster, task_group, user_group
 
 
 def received_by_task_group(task_id: str, publish, *, count: int) -> tuple:
@@ -96,59 +98,85 @@ def test_a_status_event_sent_now_follows_the_events_queued_before_it(clean_redis
     assert [m["event"]["progress"] for m in got[:50]] == list(range(1, 51))
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_short_tasks_running_and_last_event_leave_in_one_script_call(clean_redis):
-    """The sender waits up to the linger for more events, and a terminal event ends the wait:
-    "running" and "completed" queued together cost one Redis call, numbered in order."""
-    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000003", 9
-    calls: list[int] = []
-    real = broadcaster._publish_script
+def event_connection_ids(client) -> list[int]:
+    return [c["id"] for c in client.client_list() if c["name"] == CONNECTION_NAME]
 
-    def counting(events):
-        calls.append(len(events))
-        return real(events)
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_never_waits_for_redis_and_what_it_wrote_is_published_after(clean_redis):
+    """A task's events are written, not waited for: while Redis is paused, publish returns at
+    once; when Redis resumes, the events go out in order, numbered."""
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000003", 9
+    client = clean_redis
 
     def publish():
-        broadcaster.flush()  # the sender thread is up and idle
-        broadcaster._publish_script = counting
-        try:
+        broadcaster.flush()  # connected, nothing unread
+        client.execute_command("CLIENT", "PAUSE", 800, "ALL")
+        started = time.monotonic()
+        for n in (1, 2, 3):
             broadcaster.publish(
-                task_id=task_id, owner_id=owner_id, event={"type": "status", "n": 1}
+                task_id=task_id, owner_id=owner_id, event={"type": "progress", "n": n}
             )
-            broadcaster.publish(
-                task_id=task_id, owner_id=owner_id, event={"type": "completed", "n": 2}
-            )
-            broadcaster.flush()
-        finally:
-            del broadcaster._publish_script
+        returned_in = time.monotonic() - started
+        broadcaster.flush()  # waits for Redis to run them
+        return returned_in, time.monotonic() - started
 
-    _, got = received_by_task_group(task_id, publish, count=2)
+    (returned_in, flushed_in), got = received_by_task_group(task_id, publish, count=3)
 
-    assert calls == [2]
-    assert [(m["seq"], m["event"]["n"]) for m in got] == [(1, 1), (2, 2)]
+    assert returned_in < 0.3
+    assert flushed_in >= 0.5  # the pause held them
+    assert [(m["seq"], m["event"]["n"]) for m in got] == [(1, 1), (2, 2), (3, 3)]
 
 
-def test_the_linger_ends_at_a_terminal_event_or_a_flush_and_otherwise_times_out():
-    import queue
-    import threading
-    import time
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_redis_closed_is_replaced_before_the_next_event(clean_redis, monkeypatch):
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000004", 10
+    client = clean_redis
+    monkeypatch.setattr(broadcast, "IDLE_CHECK_SECONDS", 0.0)  # every write checks first
 
-    from tasks_app.broadcast import Broadcaster
+    def publish():
+        broadcaster.publish(task_id=task_id, owner_id=owner_id, event={"type": "a"})
+        broadcaster.flush()
+        (killed,) = event_connection_ids(client)
+        client.client_kill_filter(_id=killed)
+        broadcaster.publish(task_id=task_id, owner_id=owner_id, event={"type": "b"})
+        broadcaster.flush()
+        return killed, event_connection_ids(client)
 
-    events = queue.SimpleQueue()
-    running = ("t", 1, {"type": "status"})
-    done = ("t", 1, {"type": "completed"})
-    later = ("u", 1, {"type": "status"})
-    for item in (running, done, later):
-        events.put(item)
-    assert Broadcaster._next_batch(events, linger=5.0) == [running, done]
-    started = time.monotonic()
-    assert Broadcaster._next_batch(events, linger=0.05) == [later]  # nothing more came
-    assert time.monotonic() - started >= 0.05
+    (killed, now), got = received_by_task_group(task_id, publish, count=2)
 
-    marker = threading.Event()
-    events.put(running)
-    events.put(marker)
-    started = time.monotonic()
-    assert Broadcaster._next_batch(events, linger=5.0) == [running, marker]
-    assert time.monotonic() - started < 2.5
+    assert [m["event"]["type"] for m in got] == ["a", "b"]
+    assert len(now) == 1 and now != [killed]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unreachable_redis_drops_events_for_a_pause_and_never_raises(
+    clean_redis, settings, monkeypatch, caplog
+):
+    """Events are best effort (the row holds the truth): with Redis unreachable a task is not
+    held up by a connection attempt per event, and sending resumes after the pause."""
+    layer = settings.CHANNEL_LAYERS["default"]
+    unreachable = {**layer, "CONFIG": {**layer["CONFIG"], "hosts": ["redis://127.0.0.1:1/0"]}}
+    monkeypatch.setattr(broadcast, "SEND_RETRY_PAUSE_SECONDS", 0.5)
+    sender = Broadcaster()
+    task_id = "5b1f7a3e-0000-4000-8000-000000000005"
+    attempts = []
+    real_connection = sender._connection
+
+    def counted_connection():
+        attempts.append(1)
+        return real_connection()
+
+    monkeypatch.setattr(sender, "_connection", counted_connection)
+    settings.CHANNEL_LAYERS = {"default": unreachable}
+    for n in range(50):
+        sender.publish(task_id=task_id, owner_id=None, event={"type": "progress", "n": n})
+    assert len(attempts) == 2  # one try and one on a fresh connection, then the pause
+    assert "dropping events" in caplog.text
+
+    time.sleep(0.6)
+    settings.CHANNEL_LAYERS = {"default": layer}
+    sender.publish(task_id=task_id, owner_id=None, event={"type": "progress", "n": 50})
+    sender.flush()
+    assert sender.current_seq(task_id) == 1
+    sender.close()
