@@ -75,14 +75,13 @@ def _groups(task_id, owner_id) -> list[str]:
 
 
 def _map_without_last_value(message: dict, last_key: str) -> bytes:
-    """Encode `message` plus `last_key` as a msgpack map missing only the last value."""
+    """Encode `message` plus `last_key` as a msgpack map missing only the last value: the
+    map's one packing with its header counting one entry more."""
+    packed = msgpack.packb(message, use_bin_type=True, default=str)
     size = len(message) + 1
-    header = struct.pack(">BH", 0xDE, size)
-    body = b"".join(
-        msgpack.packb(k, use_bin_type=True) + msgpack.packb(v, use_bin_type=True, default=str)
-        for k, v in message.items()
-    )
-    return header + body + msgpack.packb(last_key, use_bin_type=True)
+    header = bytes([0x80 | size]) if size < 16 else struct.pack(">BH", 0xDE, size)
+    skip = 1 if len(message) < 16 else 3
+    return header + packed[skip:] + msgpack.packb(last_key, use_bin_type=True)
 
 
 class Broadcaster:
@@ -116,6 +115,7 @@ class Broadcaster:
         if not self._uses_pubsub():
             self.send(task_id=task_id, owner_id=owner_id, event=event)
             return
+        task_id = str(task_id)  # once, for the counter and the group names
         command = self._script_command([(task_id, _groups(task_id, owner_id), event)])
         with self._lock:
             self._write(command)
