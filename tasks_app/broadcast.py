@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import queue
 import struct
 import threading
 import time
@@ -30,6 +31,8 @@ SEQ_TTL_SECONDS = 7 * 24 * 3600
 EVENT_MESSAGE_TYPE = "task.event"
 # Replies of written events are read once this many wait (and by flush and send).
 READ_REPLIES_EVERY = 64
+# flush() waits at most this long for the sender thread to write what it was handed.
+FLUSH_TIMEOUT_SECONDS = 5.0
 # After Redis could not be reached, events are dropped for this long before the next try.
 SEND_RETRY_PAUSE_SECONDS = 5.0
 # A connection unused this long is checked (one PING) before the next event is written to it:
@@ -87,12 +90,14 @@ def _map_without_last_value(message: dict, last_key: str) -> bytes:
 class Broadcaster:
     """One per process; lazily connects, reconnects after fork, never raises into a task.
 
-    On the Redis pub/sub layer every event is written to one connection the moment it is
-    published, without waiting for Redis's reply: Redis runs a connection's commands in the
-    order they arrive, so the events of a process keep their order, and the replies (the
-    sequence numbers, which only `send` needs) are read later in bulk. A pool child then
-    spends one socket write on an event, where a sender thread of its own cost it 0.4 ms of
-    CPU a task in wake-ups and hand-overs (bench/throughput.py, README "What the figures say").
+    On the Redis pub/sub layer events are written to one connection per process without
+    waiting for Redis's reply: Redis runs a connection's commands in the order they arrive, so
+    the events of a process keep their order, and the replies (the sequence numbers, which only
+    `send` needs) are read later in bulk. A status change is written by the thread that
+    publishes it: one socket write, where handing it to a sender thread cost a pool child
+    0.3 ms of CPU a task in wake-ups and hand-overs (bench/throughput.py). A progress event is
+    handed to the process's sender thread (`publish_soon`), so a task's progress call costs a
+    queue put; a status change published while progress events wait goes behind them.
     """
 
     def __init__(self):
@@ -105,9 +110,13 @@ class Broadcaster:
         self._unread = 0  # replies of written events not read yet
         self._down_until = 0.0  # after a failure, events are dropped until then
         self._last_write = 0.0
+        self._queue: queue.SimpleQueue | None = None  # the sender thread's
+        self._queue_pid: int | None = None
+        self._queued = 0  # events handed to the sender thread and not written yet
 
     def publish(self, *, task_id, owner_id, event: dict) -> None:
-        """Send the event; the caller waits for no reply from Redis.
+        """Write the event to Redis now, unless progress events handed to the sender thread
+        still wait (then it goes behind them); the caller waits for no reply.
 
         Events published by one process go out in the order they were published, so a
         progress event published before a status change is numbered and delivered before it.
@@ -115,12 +124,20 @@ class Broadcaster:
         if not self._uses_pubsub():
             self.send(task_id=task_id, owner_id=owner_id, event=event)
             return
-        task_id = str(task_id)  # once, for the counter and the group names
-        command = self._script_command([(task_id, _groups(task_id, owner_id), event)])
+        command = self._event_command(task_id, owner_id, event)
         with self._lock:
-            self._write(command)
-            if self._unread >= READ_REPLIES_EVERY:
-                self._read_replies()
+            if not self._waiting_in_queue():
+                self._write(command)
+                return
+        self._hand_over((task_id, owner_id, event))
+
+    def publish_soon(self, *, task_id, owner_id, event: dict) -> None:
+        """Hand the event to this process's sender thread, which encodes and writes it: for
+        progress events, so a task's progress call does no I/O."""
+        if not self._uses_pubsub():
+            self.send(task_id=task_id, owner_id=owner_id, event=event)
+            return
+        self._hand_over((task_id, owner_id, event))
 
     def publish_now(self, *, task_id, owner_id, event: dict) -> None:
         """Send the event and wait until Redis has published it (and everything before it)."""
@@ -128,15 +145,68 @@ class Broadcaster:
         self.flush()
 
     def flush(self) -> None:
-        """Wait until Redis has run every event this process published so far (at most the
-        connection's socket timeout)."""
+        """Wait until Redis has run every event this process published so far (bounded by
+        FLUSH_TIMEOUT_SECONDS for the sender thread and the socket timeout for Redis)."""
+        self._wait_for_sender()
         with self._lock:
             self._read_replies()
 
+    def _wait_for_sender(self) -> None:
+        """Wait until the sender thread has written every event handed to it so far."""
+        with self._lock:
+            events = self._queue if self._waiting_in_queue() else None
+        if events is not None:
+            done = threading.Event()
+            events.put(done)
+            done.wait(FLUSH_TIMEOUT_SECONDS)
+
+    def _waiting_in_queue(self) -> bool:
+        """Events handed to this process's sender thread are not all written yet (caller
+        holds the lock)."""
+        return self._queued > 0 and self._queue_pid == os.getpid()
+
+    def _event_command(self, task_id, owner_id, event: dict) -> tuple:
+        task_id = str(task_id)  # once, for the counter and the group names
+        return self._script_command([(task_id, _groups(task_id, owner_id), event)])
+
+    def _hand_over(self, item: tuple) -> None:
+        with self._lock:
+            if self._queue_pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                self._queue_pid = os.getpid()
+                self._queued = 0
+                threading.Thread(
+                    target=self._send_queued,
+                    args=(self._queue,),
+                    name="casework-broadcast",
+                    daemon=True,
+                ).start()
+            self._queued += 1
+            events = self._queue
+        events.put(item)
+
+    def _send_queued(self, events: queue.SimpleQueue) -> None:
+        """The sender thread: write each handed-over event in turn; answer flush markers."""
+        while True:
+            item = events.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                command = self._event_command(*item)
+            except Exception:  # noqa: BLE001 - one bad event must not stop the thread
+                logger.warning("could not encode a broadcast event", exc_info=True)
+                command = None
+            with self._lock:
+                if command is not None:
+                    self._write(command)
+                self._queued -= 1
+
     def _write(self, command: tuple) -> None:
-        """Write one command to the event connection (caller holds the lock). A failure drops
-        this event and, for SEND_RETRY_PAUSE_SECONDS, the ones after it: a broadcast is best
-        effort, and a task must not wait on an unreachable Redis for every event."""
+        """Write one command to the event connection (caller holds the lock); read the replies
+        once READ_REPLIES_EVERY wait. A failure drops this event and, for
+        SEND_RETRY_PAUSE_SECONDS, the ones after it: a broadcast is best effort, and a task
+        must not wait on an unreachable Redis for every event."""
         if time.monotonic() < self._down_until:
             return
         for attempt in (1, 2):
@@ -147,6 +217,8 @@ class Broadcaster:
                 conn.send_command(*command, check_health=False)
                 self._unread += 1
                 self._last_write = time.monotonic()
+                if self._unread >= READ_REPLIES_EVERY:
+                    self._read_replies()
                 return
             except (redis.RedisError, OSError):
                 # A connection Redis closed while idle fails on first use: one more try on
@@ -233,9 +305,8 @@ class Broadcaster:
         return self._client
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
-            if self._conn_pid == os.getpid():
-                self._read_replies()
             self._drop_connection()
             if self._client is not None and self._pid == os.getpid():
                 self._client.close()
@@ -267,7 +338,9 @@ class Broadcaster:
 
     def _send_pubsub(self, task_id, groups: list[str], event: dict) -> int | None:
         command = self._script_command([(task_id, groups, event)])
+        self._wait_for_sender()  # behind what the sender thread was handed
         with self._lock:
+            self._read_replies()  # so the next reply read is this event's
             self._write(command)
             seqs = self._read_replies()
         return int(seqs[0]) if seqs else None

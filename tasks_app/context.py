@@ -225,7 +225,7 @@ class TaskContext:
             }
             if event_type == "step" or force:
                 event["steps"] = [s.as_json() for s in self.steps]
-            broadcaster.publish(task_id=self.task_id, owner_id=self.owner_id, event=event)
+            broadcaster.publish_soon(task_id=self.task_id, owner_id=self.owner_id, event=event)
         if force:
             self._persist(force=True)
         elif self._due_for_write():

@@ -1,6 +1,7 @@
 """Events reach channel-layer groups in order, numbered, decodable by Channels."""
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -75,27 +76,61 @@ def test_events_reach_task_and_user_groups_with_increasing_seq(clean_redis):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_status_event_sent_now_follows_the_events_queued_before_it(clean_redis):
-    """publish_now never overtakes queued progress events; idle, it sends on the caller's
-    thread and has the event numbered before it returns."""
+def test_a_status_event_goes_behind_the_progress_events_handed_to_the_sender(clean_redis):
+    """Progress events go through the sender thread; a status change published meanwhile
+    never overtakes them, and publish_now returns once Redis has numbered it."""
     task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000002", 8
 
     def publish():
         for p in range(1, 51):
-            broadcaster.publish(
+            broadcaster.publish_soon(
                 task_id=task_id, owner_id=owner_id, event={"type": "progress", "progress": p}
             )
+        broadcaster.publish(task_id=task_id, owner_id=owner_id, event={"type": "status"})
         broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "completed"})
         after_queued = broadcaster.current_seq(task_id)
         broadcaster.publish_now(task_id=task_id, owner_id=owner_id, event={"type": "x"})
         return after_queued, broadcaster.current_seq(task_id)
 
-    (after_queued, after_idle), got = received_by_task_group(task_id, publish, count=52)
+    (after_queued, after_idle), got = received_by_task_group(task_id, publish, count=53)
 
-    assert (after_queued, after_idle) == (51, 52)
-    assert [m["seq"] for m in got] == list(range(1, 53))
-    assert [m["event"]["type"] for m in got[-2:]] == ["completed", "x"]
+    assert (after_queued, after_idle) == (52, 53)
+    assert [m["seq"] for m in got] == list(range(1, 54))
+    assert [m["event"]["type"] for m in got[-3:]] == ["status", "completed", "x"]
     assert [m["event"]["progress"] for m in got[:50]] == list(range(1, 51))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_progress_call_leaves_the_redis_write_to_the_sender_thread(clean_redis):
+    """A status change is written by the thread that publishes it; progress events by the
+    sender thread, so a task's progress call does no I/O."""
+    task_id, owner_id = "5b1f7a3e-0000-4000-8000-000000000006", 11
+    writers: list[str] = []
+    real_write = broadcaster._write
+
+    def recording_write(command):
+        writers.append(threading.current_thread().name)
+        real_write(command)
+
+    def publish():
+        broadcaster.flush()
+        broadcaster._write = recording_write
+        try:
+            broadcaster.publish(task_id=task_id, owner_id=owner_id, event={"type": "status"})
+            for p in (1, 2):
+                broadcaster.publish_soon(
+                    task_id=task_id, owner_id=owner_id, event={"type": "progress", "p": p}
+                )
+            broadcaster.flush()
+        finally:
+            del broadcaster._write
+        return writers
+
+    writers, got = received_by_task_group(task_id, publish, count=3)
+
+    assert writers[0] != "casework-broadcast"
+    assert writers[1:] == ["casework-broadcast", "casework-broadcast"]
+    assert [m["event"]["type"] for m in got] == ["status", "progress", "progress"]
 
 
 def event_connection_ids(client) -> list[int]:
