@@ -114,6 +114,9 @@ class Broadcaster:
         self._queue_pid: int | None = None
         self._queued = 0  # events handed to the sender thread and not written yet
 
+    def _reset_lock(self) -> None:
+        self._lock = threading.Lock()
+
     def publish(self, *, task_id, owner_id, event: dict) -> None:
         """Write the event to Redis now, unless progress events handed to the sender thread
         still wait (then it goes behind them); the caller waits for no reply.
@@ -369,3 +372,6 @@ class Broadcaster:
 
 
 broadcaster = Broadcaster()
+# A fork can happen while another thread holds the lock (the sender thread mid-write); the
+# child starts with a free one. Its connection and sender thread are remade on first use.
+os.register_at_fork(after_in_child=broadcaster._reset_lock)

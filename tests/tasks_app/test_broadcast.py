@@ -215,3 +215,25 @@ def test_an_unreachable_redis_drops_events_for_a_pause_and_never_raises(
     sender.flush()
     assert sender.current_seq(task_id) == 1
     sender.close()
+
+
+def publish_in_child(task_id: str) -> None:
+    broadcaster.publish(task_id=task_id, owner_id=None, event={"type": "status"})
+    broadcaster.flush()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_forked_while_the_lock_is_held_still_publishes(clean_redis):
+    """A worker's pool child can be forked while another thread of its parent is mid-write."""
+    import multiprocessing
+
+    task_id = "5b1f7a3e-0000-4000-8000-000000000007"
+    child = multiprocessing.get_context("fork").Process(target=publish_in_child, args=(task_id,))
+    with broadcaster._lock:
+        child.start()
+    child.join(10)
+    if child.is_alive():
+        child.kill()
+
+    assert child.exitcode == 0
+    assert broadcaster.current_seq(task_id) == 1
