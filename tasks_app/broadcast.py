@@ -40,24 +40,17 @@ SEND_RETRY_PAUSE_SECONDS = 5.0
 IDLE_CHECK_SECONDS = 30.0
 CONNECTION_NAME = "casework-events"
 
-# Events to send, in order. ARGV[1] is the counters' time to live; then, per event, the number
-# of its group channels and a msgpack map missing only its last value (the sequence number).
-# KEYS, per event: its sequence counter, then its group channels. The script numbers each
-# event, appends the number and publishes it; it returns the numbers.
+# One event. KEYS: its sequence counter, then its group channels. ARGV: the counter's time to
+# live and the msgpack map missing only its last value (the sequence number). The script numbers
+# the event, appends the number, publishes it to every group and returns the number.
 _PUBLISH_SCRIPT = """
-local k = 1
-local seqs = {}
-for i = 2, #ARGV, 2 do
-  local seq = redis.call('INCR', KEYS[k])
-  redis.call('EXPIRE', KEYS[k], ARGV[1])
-  local payload = ARGV[i + 1] .. cmsgpack.pack(seq)
-  for j = 1, tonumber(ARGV[i]) do
-    redis.call('PUBLISH', KEYS[k + j], payload)
-  end
-  k = k + tonumber(ARGV[i]) + 1
-  seqs[#seqs + 1] = seq
+local seq = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local payload = ARGV[2] .. cmsgpack.pack(seq)
+for i = 2, #KEYS do
+  redis.call('PUBLISH', KEYS[i], payload)
 end
-return seqs
+return seq
 """
 _PUBLISH_SCRIPT_SHA = hashlib.sha1(_PUBLISH_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's
 
@@ -170,7 +163,7 @@ class Broadcaster:
 
     def _event_command(self, task_id, owner_id, event: dict) -> tuple:
         task_id = str(task_id)  # once, for the counter and the group names
-        return self._script_command([(task_id, _groups(task_id, owner_id), event)])
+        return self._script_command(task_id, _groups(task_id, owner_id), event)
 
     def _hand_over(self, item: tuple) -> None:
         with self._lock:
@@ -235,7 +228,7 @@ class Broadcaster:
                         exc_info=True,
                     )
 
-    def _read_replies(self) -> list | None:
+    def _read_replies(self) -> int | None:
         """Read the replies of every event written so far (caller holds the lock); the last
         one's, or None."""
         last = None
@@ -340,24 +333,20 @@ class Broadcaster:
             return None
 
     def _send_pubsub(self, task_id, groups: list[str], event: dict) -> int | None:
-        command = self._script_command([(task_id, groups, event)])
+        command = self._script_command(task_id, groups, event)
         self._wait_for_sender()  # behind what the sender thread was handed
         with self._lock:
             self._read_replies()  # so the next reply read is this event's
             self._write(command)
-            seqs = self._read_replies()
-        return int(seqs[0]) if seqs else None
+            seq = self._read_replies()
+        return None if seq is None else int(seq)
 
-    def _script_command(self, events: list[tuple]) -> tuple:
-        """The script call that numbers and publishes `events` (task id, groups, event)."""
+    def _script_command(self, task_id, groups: list[str], event: dict) -> tuple:
+        """The script call that numbers the event and publishes it to `groups`."""
         prefix = self._layer_config().get("CONFIG", {}).get("prefix", "asgi")
-        keys: list[str] = []
-        args: list = [SEQ_TTL_SECONDS]
-        for task_id, groups, event in events:
-            keys.append(SEQ_KEY.format(task_id=task_id))
-            keys += [f"{prefix}__group__{g}" for g in groups]
-            message = {"type": EVENT_MESSAGE_TYPE, "event": event}
-            args += [len(groups), _map_without_last_value(message, "seq")]
+        keys = [SEQ_KEY.format(task_id=task_id), *(f"{prefix}__group__{g}" for g in groups)]
+        message = {"type": EVENT_MESSAGE_TYPE, "event": event}
+        args = [SEQ_TTL_SECONDS, _map_without_last_value(message, "seq")]
         return ("EVALSHA", _PUBLISH_SCRIPT_SHA, len(keys), *keys, *args)
 
     def _send_layer(self, task_id, groups: list[str], event: dict) -> int:
