@@ -13,6 +13,7 @@ from django.db.models import Count, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
+from . import counts
 from .models import Queue, Task, TaskEvent, TaskStatsHourly, TaskStatus
 from .stats import ALL_TYPES, TaskStats, sum_by_type
 
@@ -74,24 +75,30 @@ def active_task_count(*, owner, cap: int) -> int:
 
 
 def task_counts(*, owner) -> dict:
-    """The owner's tasks by status and by type (two GROUP BYs over the owner's index range).
+    """The owner's tasks by status and by type, in one query.
 
-    COUNT(*), not COUNT(id): both are then index-only scans of (owner, status, …) and (owner,
-    task_type, …); counting ids read every row from the heap (180 ms for 20,000 rows of 1M).
+    On PostgreSQL a sum over the counts the triggers keep (`tasks_app.counts`): a few dozen
+    rows however many tasks the owner has. Elsewhere (SQLite) a GROUP BY over the owner's tasks.
     """
-    mine = Task.objects.filter(owner=owner).order_by()
-    by_status = {status: 0 for status in TaskStatus.values}
-    for row in mine.values("status").annotate(n=Count("*")):
-        by_status[row["status"]] = row["n"]
-    by_type = {
-        row["task_type"]: row["n"]
-        for row in mine.values("task_type").annotate(n=Count("*")).order_by("task_type")
-    }
+    if counts.kept():
+        rows = counts.of_owner(owner.pk)
+    else:
+        rows = (
+            Task.objects.filter(owner=owner)
+            .values_list("status", "task_type")
+            .annotate(n=Count("*"))
+            .order_by()
+        )
+    by_status = dict.fromkeys(TaskStatus.values, 0)
+    by_type: dict[str, int] = {}
+    for status, task_type, n in rows:
+        by_status[status] += n
+        by_type[task_type] = by_type.get(task_type, 0) + n
     return {
         "total": sum(by_status.values()),
         "active": sum(by_status[s] for s in TaskStatus.active()),
         "by_status": by_status,
-        "by_type": by_type,
+        "by_type": {task_type: n for task_type, n in sorted(by_type.items()) if n},
     }
 
 

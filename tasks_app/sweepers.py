@@ -6,7 +6,9 @@
 - publish retries whose backoff passed without their delayed message arriving;
 - recover running rows whose lease expired: the worker died; back to the queue if attempts
   remain, else failed with kind worker_lost;
-- finish cancellations whose task neither stopped nor was ended by its own worker.
+- finish cancellations whose task neither stopped nor was ended by its own worker;
+- fold the task counts the triggers wrote since the last sweep (`counts.fold`),
+  so counting an owner's tasks reads one row per status and type.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from . import lifecycle, services
+from . import counts, lifecycle, services
 from .models import ErrorKind, Task, TaskStatus, TaskSystem
 
 logger = logging.getLogger(__name__)
@@ -32,9 +34,13 @@ class SweepReport:
     recovered: list[str] = field(default_factory=list)
     failed_worker_lost: list[str] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
+    counts_folded: int = 0
 
     def as_dict(self) -> dict:
-        return {name: len(ids) for name, ids in self.__dict__.items()}
+        return {
+            name: value if isinstance(value, int) else len(value)
+            for name, value in self.__dict__.items()
+        }
 
 
 def sweep_all() -> dict:
@@ -42,6 +48,7 @@ def sweep_all() -> dict:
     publish_stranded(report)
     recover_expired_leases(report)
     finish_cancellations(report)
+    report.counts_folded = counts.fold()
     return report.as_dict()
 
 

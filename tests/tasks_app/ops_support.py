@@ -1,7 +1,10 @@
-"""Helpers of the operations tests: finished task rows made straight through the ORM."""
+"""Helpers of the operations tests: finished task rows made straight through the ORM, and the
+task counts the triggers keep (tasks_app.counts) set against the task table itself."""
 
 from datetime import timedelta
 
+from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 
 from tasks_app.models import Task, TaskStatus
@@ -30,3 +33,37 @@ def finished_task(
         finished_at=finished_at,
         **fields,
     )
+
+
+# --- task counts (tasks_app.counts) ------------------------------------------------------
+
+
+def truth(owner_id) -> dict[tuple[str, str], int]:
+    rows = (
+        Task.objects.filter(owner_id=owner_id)
+        .values_list("status", "task_type")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    return {(status, task_type): n for status, task_type, n in rows}
+
+
+def count_rows() -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT owner_id, task_type, from_status, to_status, n FROM tasks_app_taskcount"
+        )
+        return sorted(cursor.fetchall(), key=repr)
+
+
+def counted(owner_id) -> dict[tuple[str, str], int]:
+    """(status, task_type): n as the count rows sum it (system runs too: owner_id None)."""
+    sums: dict[tuple[str, str], int] = {}
+    for row_owner, task_type, from_status, to_status, n in count_rows():
+        if row_owner != owner_id:
+            continue
+        if to_status:
+            sums[(to_status, task_type)] = sums.get((to_status, task_type), 0) + n
+        if from_status:
+            sums[(from_status, task_type)] = sums.get((from_status, task_type), 0) - n
+    return {key: n for key, n in sums.items() if n}

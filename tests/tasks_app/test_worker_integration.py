@@ -11,6 +11,7 @@ from tasks_app.relay import relay
 from tasks_app.tasks import run_task
 from tests.conftest import broker_at, wait_for
 from tests.task_types import executions
+from tests.tasks_app.ops_support import counted, truth
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
@@ -68,6 +69,8 @@ def test_a_failing_task_retries_with_backoff_then_fails(worker, user):
     assert retries.count() == 2
     for event in retries:
         assert 0 < event.detail["retry_in_seconds"] <= 1.0
+    # The counts the triggers kept through queued, running, retrying (twice) and failed.
+    assert counted(user.pk) == truth(user.pk) == {("failed", "test.counted"): 1}
 
 
 def test_a_transient_failure_that_clears_succeeds_on_a_later_attempt(worker, user):
