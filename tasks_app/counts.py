@@ -1,6 +1,6 @@
 """Tasks counted by owner, status and type as they are written (PostgreSQL).
 
-Triggers on the task table (migration tasks_app 0009) add a row to `tasks_app_taskcount` in
+Triggers on the task table (migration tasks_app 0009) add a row to `tasks_app_taskcountmove` in
 the writing transaction for every insert, change of status and delete:
 
     owner_id   task_type   from_status   to_status   n
@@ -8,54 +8,52 @@ the writing transaction for every insert, change of status and delete:
     7          add         pending       queued      1     its status changed
     7          add         succeeded     NULL        5000  a prune deleted 5,000 of them
 
-An owner's count of a status is the sum of `n` into it minus the sum out of it. `fold()` (run
-by every sweep) rewrites the table as one row per (owner, type, status) with `from_status`
-NULL, so a count reads a few dozen rows whatever the owner's history, plus the rows written
-since the last sweep. The table has no primary key and no Django model: a key would cost each
-status change a sequence call and a second index entry (18 µs of PostgreSQL CPU, measured),
-and nothing reads a row by itself. SQLite (the embedded default) keeps no counts: there the
-counts are a GROUP BY over the task table.
+`fold()`, run by every sweep, moves those rows into `tasks_app_taskcount`, one row per (owner,
+type, status) holding the number of tasks, updated in place. An owner's count of a status is its
+row there plus what the moves written since carry into the status, minus what they carry out:
+a few dozen rows whatever the owner's history. Owner 0 stands for system runs (no owner). SQLite
+(the embedded default) keeps no counts: there they are a GROUP BY over the task table.
 """
 
 from __future__ import annotations
 
 from django.db import connection, transaction
 
-TABLE = "tasks_app_taskcount"
+COUNT_TABLE = "tasks_app_taskcount"
+MOVE_TABLE = "tasks_app_taskcountmove"
+NO_OWNER = 0
 
-# A fold holding this lock is already doing the work (two folds would lock the same rows in
-# different orders, and could deadlock).
+# A fold holding this lock is already doing the work; a second would find nothing to move.
 FOLD_LOCK_KEY = 0x6361_7365_636F_756E  # "casecoun"
 
-# Each row once as what it added to `to_status` and once as what it took from `from_status`.
-_NET = """
-    SELECT c.owner_id, c.task_type, move.status, move.n
-    FROM {rows} AS c,
-    LATERAL (VALUES (c.to_status, c.n), (c.from_status, -c.n)) AS move (status, n)
+# Each move once as what it adds to `to_status` and once as what it takes from `from_status`.
+_NET_OF_MOVES = """
+    SELECT m.owner_id, m.task_type, move.status, move.n
+    FROM {moves} AS m,
+        LATERAL (VALUES (m.to_status, m.n), (m.from_status, -m.n)) AS move (status, n)
     WHERE move.status IS NOT NULL
 """
 
 _OWNER_SQL = f"""
-SELECT status, task_type, sum(n) FROM ({_NET.format(rows=TABLE)}) AS net
-WHERE owner_id = %s GROUP BY 1, 2
-"""
-
-# Anything to fold: a change of status or a delete, a zero, or two rows for one count.
-_UNFOLDED_SQL = f"""
-SELECT bool_or(from_status IS NOT NULL OR to_status IS NULL OR n = 0)
-    OR count(*) > count(DISTINCT (owner_id, task_type, to_status))
-FROM {TABLE}
+SELECT status, task_type, sum(n) FROM (
+    SELECT owner_id, task_type, status, n FROM {COUNT_TABLE} WHERE owner_id = %(owner)s
+    UNION ALL
+    {_NET_OF_MOVES.format(moves=MOVE_TABLE)} AND m.owner_id = %(owner)s
+) AS counted
+GROUP BY 1, 2
 """
 
 _FOLD_SQL = f"""
-WITH gone AS (
-    DELETE FROM {TABLE} RETURNING owner_id, task_type, from_status, to_status, n
-), kept AS (
-    INSERT INTO {TABLE} (owner_id, task_type, from_status, to_status, n)
-    SELECT owner_id, task_type, NULL, status, sum(n) FROM ({_NET.format(rows="gone")}) AS net
-    GROUP BY owner_id, task_type, status HAVING sum(n) <> 0
+WITH moved AS (
+    DELETE FROM {MOVE_TABLE} RETURNING owner_id, task_type, from_status, to_status, n
+), folded AS (
+    INSERT INTO {COUNT_TABLE} AS c (owner_id, task_type, status, n)
+    SELECT owner_id, task_type, status, sum(n) FROM ({_NET_OF_MOVES.format(moves="moved")}) AS net
+    GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+    ON CONFLICT (owner_id, task_type, status) DO UPDATE SET n = c.n + EXCLUDED.n
+    RETURNING c.owner_id, c.n
 )
-SELECT count(*) FROM gone
+SELECT (SELECT count(*) FROM moved), ARRAY(SELECT DISTINCT owner_id FROM folded WHERE n = 0)
 """
 
 
@@ -64,19 +62,23 @@ def kept() -> bool:
     return connection.vendor == "postgresql"
 
 
-def of_owner(owner_id: int) -> list[tuple[str, str, int]]:
-    """(status, task_type, tasks) of the owner's tasks, in one statement; zeros may appear."""
+def of_owner(owner_id: int | None) -> list[tuple[str, str, int]]:
+    """(status, task_type, tasks) of the owner's tasks (None: system runs), one statement."""
+    owner = NO_OWNER if owner_id is None else owner_id
     with connection.cursor() as cursor:
-        cursor.execute(_OWNER_SQL, [owner_id])
+        cursor.execute(_OWNER_SQL, {"owner": owner})
         return [(status, task_type, int(n)) for status, task_type, n in cursor.fetchall()]
 
 
 def fold() -> int:
-    """Rewrite the counts as one row per (owner, type, status), dropping zeros.
+    """Move the rows the triggers wrote into the per-(owner, type, status) counts.
 
-    Returns the rows it replaced (0 where there was nothing to fold, another fold held the
-    lock, or no counts are kept). One statement: a count read meanwhile sees the rows before or
-    after it, with the same sums; rows the triggers add while it runs are left for the next.
+    Returns the rows moved (0 where there were none, another fold held the lock, or no counts
+    are kept). The moves are deleted and the counts updated in one statement, so a count read
+    meanwhile sees both before or both after; moves written while it runs wait for the next
+    fold. Counts that reach zero are deleted (a deleted owner leaves nothing). Outside a
+    transaction the move table is then vacuumed, so that a count's index scan of it does not
+    walk the rows just moved; it is small, and VACUUM skips it if another holds it.
     """
     if not kept():
         return 0
@@ -84,8 +86,13 @@ def fold() -> int:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [FOLD_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return 0
-        cursor.execute(_UNFOLDED_SQL)
-        if not cursor.fetchone()[0]:
-            return 0
         cursor.execute(_FOLD_SQL)
-        return cursor.fetchone()[0]
+        moved, emptied = cursor.fetchone()
+        if emptied:
+            cursor.execute(
+                f"DELETE FROM {COUNT_TABLE} WHERE owner_id = ANY(%s) AND n = 0", [emptied]
+            )
+    if moved and not connection.in_atomic_block:
+        with connection.cursor() as cursor:
+            cursor.execute(f"VACUUM (SKIP_LOCKED) {MOVE_TABLE}")
+    return moved

@@ -39,6 +39,7 @@ def finished_task(
 
 
 def truth(owner_id) -> dict[tuple[str, str], int]:
+    """(status, task_type): n of the owner's tasks (None: system runs), from the task table."""
     rows = (
         Task.objects.filter(owner_id=owner_id)
         .values_list("status", "task_type")
@@ -48,18 +49,30 @@ def truth(owner_id) -> dict[tuple[str, str], int]:
     return {(status, task_type): n for status, task_type, n in rows}
 
 
-def count_rows() -> list[tuple]:
+def folded_rows() -> list[tuple]:
+    """(owner_id, task_type, status, n) of tasks_app_taskcount, sorted."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT owner_id, task_type, status, n FROM tasks_app_taskcount")
+        return sorted(cursor.fetchall())
+
+
+def move_rows() -> list[tuple]:
+    """(owner_id, task_type, from_status, to_status, n) of tasks_app_taskcountmove."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT owner_id, task_type, from_status, to_status, n FROM tasks_app_taskcount"
+            "SELECT owner_id, task_type, from_status, to_status, n FROM tasks_app_taskcountmove"
         )
         return sorted(cursor.fetchall(), key=repr)
 
 
 def counted(owner_id) -> dict[tuple[str, str], int]:
-    """(status, task_type): n as the count rows sum it (system runs too: owner_id None)."""
+    """(status, task_type): n as the two count tables sum it (owner 0 there for None)."""
+    owner_id = 0 if owner_id is None else owner_id
     sums: dict[tuple[str, str], int] = {}
-    for row_owner, task_type, from_status, to_status, n in count_rows():
+    for row_owner, task_type, status, n in folded_rows():
+        if row_owner == owner_id:
+            sums[(status, task_type)] = sums.get((status, task_type), 0) + n
+    for row_owner, task_type, from_status, to_status, n in move_rows():
         if row_owner != owner_id:
             continue
         if to_status:
