@@ -26,7 +26,6 @@ from django.db import migrations
 
 TASK_TABLE = "tasks_app_task"
 COUNT_TABLE = "tasks_app_taskcount"
-
 MOVE_TABLE = "tasks_app_taskcountmove"
 
 # Owner 0 stands for "no owner" (system runs): user ids start at 1, and a NULL would need
