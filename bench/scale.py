@@ -120,13 +120,6 @@ def prepare_users() -> str:
     return AuthToken.objects.create(admin)[1]
 
 
-def fold_counts() -> int:
-    """In the current database: fold the task counts, as the first sweep after a load would."""
-    from tasks_app import counts
-
-    return counts.fold()
-
-
 def in_django(database: str, flag: str) -> str:
     """Run this module with `flag` in a Django process on `database`; its last line."""
     for attempt in (1, 2):
@@ -426,7 +419,9 @@ def main() -> None:
         import django
 
         django.setup()
-        print(prepare_users() if args.prepare_users else fold_counts())
+        from tasks_app import counts
+
+        print(prepare_users() if args.prepare_users else counts.fold())
         return
 
     use_database(SCALE_DB)
@@ -451,9 +446,9 @@ def main() -> None:
             conn.execute("VACUUM ANALYZE tasks_app_task")
     load_rows()
     # The sweep folds the task counts every 15 s (tasks_app.counts); a load of 1,000,000 rows
-    # left a row of +1 per task, which its first sweep would fold.
+    # left a move per task, which its first sweep would fold.
     for database in (SCALE_DB, EMPTY_DB):
-        print(f"folded {in_django(database, '--fold-counts')} count rows in {database}", flush=True)
+        print(f"folded {in_django(database, '--fold-counts')} moves in {database}", flush=True)
     import django
 
     django.setup()

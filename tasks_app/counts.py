@@ -21,7 +21,6 @@ from django.db import connection, transaction
 
 COUNT_TABLE = "tasks_app_taskcount"
 MOVE_TABLE = "tasks_app_taskcountmove"
-NO_OWNER = 0
 
 # A fold holding this lock is already doing the work; a second would find nothing to move.
 FOLD_LOCK_KEY = 0x6361_7365_636F_756E  # "casecoun"
@@ -69,11 +68,10 @@ def kept() -> bool:
     return connection.vendor == "postgresql"
 
 
-def of_owner(owner_id: int | None) -> list[tuple[str, str, int]]:
-    """(status, task_type, tasks) of the owner's tasks (None: system runs), one statement."""
-    owner = NO_OWNER if owner_id is None else owner_id
+def of_owner(owner_id: int) -> list[tuple[str, str, int]]:
+    """(status, task_type, tasks) of the owner's tasks, in one statement."""
     with connection.cursor() as cursor:
-        cursor.execute(_OWNER_SQL, {"owner": owner})
+        cursor.execute(_OWNER_SQL, {"owner": owner_id})
         return [(status, task_type, int(n)) for status, task_type, n in cursor.fetchall()]
 
 

@@ -123,7 +123,7 @@ def test_the_sweep_folds_the_counts(user):
 
 
 @pytest.mark.django_db
-def test_a_deleted_owner_s_counts_sum_to_zero_and_fold_away(user):
+def test_a_deleted_owner_s_counts_sum_to_zero_and_fold_away():
     owner = UserFactory()
     for _ in range(4):
         submit(owner)
