@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from tasks_app import counts, lifecycle, maintenance, selectors, services, sweepers
+from tasks_app.relay import relay
 from tasks_app.models import Task, TaskStatus
 from tests.conftest import run_on_sqlite
 from tests.factories import UserFactory
@@ -202,10 +203,13 @@ def test_folds_while_writers_change_statuses_keep_the_sums(user, other_user):
         thread.start()
     for thread in writers:
         thread.join(120)
+    # The relay thread publishes each submit after its commit (pending -> queued): wait for it.
+    assert relay.flush()
     stop.set()
     for thread in folders:
         thread.join(30)
 
+    assert not any(thread.is_alive() for thread in writers + folders)
     assert errors == []
     for owner_pk in tasks:
         assert counted(owner_pk) == truth(owner_pk)
