@@ -15,8 +15,8 @@ from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
 
 from tasks_app import counts, lifecycle, maintenance, selectors, services, sweepers
-from tasks_app.relay import relay
 from tasks_app.models import Task, TaskStatus
+from tasks_app.relay import relay
 from tests.conftest import run_on_sqlite
 from tests.factories import UserFactory
 from tests.tasks_app.api_support import API, client_for, reset_throttles
