@@ -7,6 +7,7 @@ updates, single and set-based deletes, a retention prune, an owner's deletion, a
 
 import threading
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from django.db import connection, connections, transaction
@@ -236,11 +237,50 @@ def test_a_fold_while_another_holds_the_lock_does_nothing(user):
     assert held.wait(10)
     try:
         assert counts.fold() == 0
+        # A read past the threshold tries the same lock: it neither waits nor folds.
+        with patch.object(counts, "FOLD_AT_MOVES", 0):
+            assert counts.of_owner(user.pk) == [("pending", "add", 2)]
+        assert len(move_rows()) == 2
     finally:
         release.set()
         holder.join(10)
     assert counts.fold() == 2
     assert folded_rows() == [(user.pk, "add", "pending", 2)]
+
+
+def read_counts(owner) -> dict[tuple[str, str], int]:
+    return {(status, kind): n for status, kind, n in counts.of_owner(owner.pk) if n}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_read_that_sums_many_moves_folds_them_so_the_next_does_not(user, other_user):
+    with patch.object(counts, "FOLD_AT_MOVES", 5):
+        for _ in range(2):
+            queued(user)  # two moves each: submitted, then queued
+        submit(other_user)
+        assert relay.flush()
+        counts.fold()
+        Task.objects.filter(owner=user).update(status=TaskStatus.RUNNING)
+        submit(user)
+        assert relay.flush()
+        # Four of the user's moves since the fold: summed, not folded.
+        assert read_counts(user) == truth(user.pk)
+        assert len(move_rows()) == 4
+
+        Task.objects.filter(owner=user, status=TaskStatus.RUNNING).update(
+            status=TaskStatus.SUCCEEDED
+        )
+        submit(other_user, "example")
+        assert relay.flush()
+        moves = len(move_rows())
+        read = read_counts(user)
+
+    # Six of the user's moves: the read answered from them, then folded every owner's.
+    assert moves == 6 + 2
+    assert read == truth(user.pk) == {("succeeded", "add"): 2, ("queued", "add"): 1}
+    assert move_rows() == []
+    for owner in (user, other_user):
+        assert counted(owner.pk) == truth(owner.pk)
 
 
 @pytest.mark.django_db(transaction=True)
