@@ -260,10 +260,15 @@ def _send_to_broker(task: Task, *, countdown: float, producer=None) -> None:
     from .tasks import run_task
 
     kind = registry.get(task.task_type)
+    task_id = str(task.id)
     options = {
-        "task_id": str(task.id),
+        "task_id": task_id,
         "queue": task.queue,
         "retry": False,
+        # What Celery would put in the message's headers, without its saferepr of the
+        # arguments (0.37 -> 0.31 ms of CPU a message; a relay round 0.64 -> 0.60 ms a task).
+        "argsrepr": repr([task_id]),
+        "kwargsrepr": "{}",
     }
     if countdown > 0:
         options["countdown"] = countdown
@@ -271,7 +276,7 @@ def _send_to_broker(task: Task, *, countdown: float, producer=None) -> None:
         options["time_limit"] = kind.time_limit
     if kind.soft_time_limit:
         options["soft_time_limit"] = kind.soft_time_limit
-    run_task.apply_async(args=[str(task.id)], producer=producer, **options)
+    run_task.apply_async(args=[task_id], producer=producer, **options)
 
 
 def task_publish_later(task_id, *, delay: float) -> None:

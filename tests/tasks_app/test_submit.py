@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+from celery.utils.saferepr import saferepr
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from kombu.transport.redis import PublishBatch
@@ -91,8 +92,11 @@ def test_one_relay_round_queues_many_rows_in_one_statement_and_publishes_each(
     assert handed == 3
     assert set(Task.objects.filter(pk__in=ids).values_list("status", flat=True)) == {"queued"}
     assert Task.objects.get(pk=cancelled.pk).status == TaskStatus.REVOKED
-    published = [json.loads(m)["headers"]["id"] for m in clean_redis.lrange("high_priority", 0, -1)]
-    assert sorted(published) == sorted(str(i) for i in ids)
+    headers = [json.loads(m)["headers"] for m in clean_redis.lrange("high_priority", 0, -1)]
+    assert sorted(h["id"] for h in headers) == sorted(str(i) for i in ids)
+    # The argument reprs are given, not computed; they read as Celery's own would.
+    for h in headers:
+        assert (h["argsrepr"], h["kwargsrepr"]) == (saferepr([h["id"]], 1024), saferepr({}, 1024))
 
 
 def test_a_round_publishes_its_rows_in_one_pipelined_round_trip(user, clean_redis, monkeypatch):
