@@ -37,6 +37,7 @@ class LoadResult:
             "errors": self.errors,
             "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
             "rps": round(self.rps, 1),
+            "elapsed_s": round(self.elapsed, 3),
             "p50_ms": round(percentile(self.latencies_ms, 50), 2),
             "p99_ms": round(percentile(self.latencies_ms, 99), 2),
         }
