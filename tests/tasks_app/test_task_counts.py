@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from unittest.mock import patch
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count
 from django.test.utils import CaptureQueriesContext
@@ -250,6 +250,27 @@ def test_a_fold_while_another_holds_the_lock_does_nothing(user):
 
 def read_counts(owner) -> dict[tuple[str, str], int]:
     return {(status, kind): n for status, kind, n in counts.of_owner(owner.pk) if n}
+
+
+@pytest.mark.django_db
+def test_a_fold_that_fails_during_a_read_leaves_the_answer_and_the_moves(user, caplog):
+    Task.objects.bulk_create(Task(owner=user, name="t", task_type="add") for _ in range(3))
+    reset_throttles()
+
+    def failing_fold():
+        raise OperationalError("canceling statement due to statement timeout")
+
+    with (
+        patch.object(counts, "FOLD_AT_MOVES", 0),
+        patch.object(counts, "fold", failing_fold),
+        caplog.at_level("WARNING", logger="tasks_app.counts"),
+    ):
+        response = client_for(user).get(f"{API}/tasks/count")
+
+    assert response.status_code == 200
+    assert response.json()["by_status"]["pending"] == 3
+    assert "could not fold" in caplog.text
+    assert len(move_rows()) == 3
 
 
 @pytest.mark.django_db(transaction=True)
