@@ -72,6 +72,14 @@ def celery_config_errors(conf) -> list[str]:
             )
     if settings.CASEWORK["LEASE_SECONDS"] <= 2 * settings.CASEWORK["HEARTBEAT_SECONDS"]:
         errors.append("CASEWORK_LEASE_SECONDS must be more than twice CASEWORK_HEARTBEAT_SECONDS")
+    relay = settings.CASEWORK["RELAY"]
+    if relay not in ("thread", "process"):
+        errors.append(f"CASEWORK_RELAY must be 'thread' or 'process', not {relay!r}")
+    elif relay == "process" and "postgresql" not in settings.DATABASES["default"]["ENGINE"]:
+        errors.append(
+            "CASEWORK_RELAY=process needs PostgreSQL (the relay process LISTENs for submissions); "
+            "use 'thread' on this database"
+        )
     return errors
 
 

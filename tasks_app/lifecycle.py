@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from .broadcast import broadcaster
 from .db import no_flush_wait_sql, reconnecting
-from .models import ErrorKind, Task, TaskEvent, TaskStatus
+from .models import ErrorKind, Task, TaskEvent, TaskStatus, TaskSystem
 from .notifications import notify_finished_safely, wants_notification
 
 logger = logging.getLogger(__name__)
@@ -519,17 +519,28 @@ WITH active AS (
     SELECT id, created_at, '', 'pending', 0, jsonb_build_object('task_type', task_type)
     FROM created
 )
-SELECT (SELECT n FROM active), EXISTS (SELECT 1 FROM created)
+SELECT (SELECT n FROM active), EXISTS (SELECT 1 FROM created){notify}
 """
+# With the relay in a process of its own, the statement also wakes it: a NOTIFY sent when the
+# transaction commits (the relay LISTENs on this channel), only if a row was inserted.
+RELAY_CHANNEL = "casework_relay"
+_NOTIFY_RELAY = f", (SELECT pg_notify('{RELAY_CHANNEL}', '') IS NULL FROM created)"
+
+
+def relay_in_own_process() -> bool:
+    """Whether a `manage.py relay` process hands committed rows to the broker (PostgreSQL,
+    CASEWORK["RELAY"] = "process"), rather than a thread in the process that submitted."""
+    return engine_setting("RELAY") == "process" and connection.vendor == "postgresql"
 
 
 @functools.cache
-def _submit_statement() -> str:
+def _submit_statement(notify: bool) -> str:
     db = connections[DEFAULT_DB_ALIAS]
     fields = Task._meta.concrete_fields
     return _SUBMIT_SQL.format(
         insert_columns=", ".join(f'"{f.column}"' for f in fields),
         insert_values=", ".join(f"%(f_{f.attname})s::{f.db_type(db)}" for f in fields),
+        notify=_NOTIFY_RELAY if notify else "",
     )
 
 
@@ -557,7 +568,8 @@ def record_submitted(task: Task, *, active_cap: int | None = None) -> bool:
         limit=active_cap if active_cap is not None else 0,
         room=active_cap if active_cap is not None else 1,
     )
-    active, created = _run_prepared(_submit_statement(), params, fetch="one")
+    notify = relay_in_own_process() and task.task_system == TaskSystem.CELERY
+    active, created, *_ = _run_prepared(_submit_statement(notify), params, fetch="one")
     if created:
         task._state.adding = False
         task._state.db = db.alias

@@ -1,4 +1,5 @@
-"""The outbox relay: hands committed task rows to the broker from one thread per process.
+"""The outbox relay: hands committed task rows to the broker, from one thread per process or
+from a process of its own (RelayProcess, `manage.py relay`).
 
 A submission commits its row (pending, the outbox entry) and returns; the relay then marks
 the row queued, announces it and publishes it, for every row committed since its last round
@@ -13,6 +14,13 @@ A row whose hand-over is lost with its process (killed before the relay's round)
 pending, and the pending sweeper publishes it after PENDING_REPUBLISH_AFTER; a publish that
 fails puts the row back to pending for the same sweeper. At interpreter exit the relay
 finishes what it holds.
+
+With CASEWORK["RELAY"] = "process" (PostgreSQL), a submission only commits its row: the submit
+statement NOTIFYs the relay process at commit, and that process's rounds take every pending row
+at once, from all web and worker processes together. Web processes then spend no CPU on the
+hand-over, and one round's fixed costs are shared by every process's submissions. The process
+also looks for pending rows every POLL_SECONDS without a notification, and backs off while the
+broker refuses them.
 """
 
 from __future__ import annotations
@@ -125,3 +133,130 @@ relay = Relay()
 def _finish_at_exit() -> None:
     if not relay.flush(timeout=5.0):
         logger.warning("relay exit: rows still pending are left to the sweeper")
+
+
+class RelayProcess:
+    """The relay as a process of its own: LISTENs for submissions, publishes pending rows.
+
+    A round takes up to ROUND_MAX pending Celery rows, oldest first, and hands them over
+    exactly as the thread's round does (one UPDATE guarded by status, one broadcast, one
+    pipelined publish), so a row the pending sweeper or a second relay took first is skipped.
+    Rounds start at once when idle and at most one per RELAY_ROUND_INTERVAL when busy; with no
+    notification the process still looks every POLL_SECONDS (rows put back after a failed
+    publish, a notification lost with a dropped connection). A round whose publish failed
+    waits 1, 2, 4 … up to PENDING_REPUBLISH_AFTER seconds before the next: the broker is down,
+    and every attempt writes a queued and a pending event for each row.
+    """
+
+    POLL_SECONDS = 1.0
+
+    def __init__(self, stop: threading.Event | None = None):
+        self.stop = stop or threading.Event()
+        self.rounds = 0
+        self.published = 0
+        self._listener = None
+        self._failures = 0
+        self._checked_at = 0.0
+
+    def run(self) -> None:
+        from .lifecycle import RELAY_CHANNEL
+
+        logger.info("relay process %d: listening on %s", os.getpid(), RELAY_CHANNEL)
+        next_round = 0.0
+        while not self.stop.is_set():
+            pause = next_round - time.monotonic()
+            if pause > 0 and self.stop.wait(pause):
+                break
+            self._drain()
+            next_round = time.monotonic() + _round_interval()
+            full, failed = self.round()
+            if failed:
+                self._failures += 1
+                self.stop.wait(self._backoff())
+                continue
+            self._failures = 0
+            if not full:
+                self._wait(self.POLL_SECONDS)
+        self._close_listener()
+        logger.info("relay process %d: stopped after %d rounds", os.getpid(), self.rounds)
+
+    def round(self) -> tuple[bool, bool]:
+        """Hand over the oldest pending rows; (whether the round was full, whether it failed)."""
+        from .db import reconnecting
+        from .models import Task, TaskStatus, TaskSystem
+        from .services import task_publish_many
+
+        if time.monotonic() - self._checked_at > CONNECTION_CHECK_INTERVAL:
+            close_old_connections()
+            self._checked_at = time.monotonic()
+        try:
+            task_ids = reconnecting(
+                lambda: list(
+                    Task.objects.filter(status=TaskStatus.PENDING, task_system=TaskSystem.CELERY)
+                    .order_by("created_at")
+                    .values_list("id", flat=True)[:ROUND_MAX]
+                )
+            )
+            if not task_ids:
+                return False, False
+            self.rounds += 1
+            handed = reconnecting(task_publish_many, task_ids)
+        except Exception:  # noqa: BLE001 - the rows stay pending for the next round
+            logger.exception("relay process: a round failed; trying again after a pause")
+            return False, True
+        self.published += handed
+        return len(task_ids) == ROUND_MAX, handed == 0
+
+    def _backoff(self) -> float:
+        from .lifecycle import engine_setting
+
+        return min(2.0 ** (self._failures - 1), engine_setting("PENDING_REPUBLISH_AFTER"))
+
+    def _wait(self, timeout: float) -> bool:
+        """Wait for a notification (or the stop); True if one came."""
+        deadline = time.monotonic() + timeout
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            try:
+                listener = self._listen()
+                for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
+                    return True
+            except Exception:  # noqa: BLE001 - reconnect at the next wait; rounds still poll
+                logger.warning("relay process: the LISTEN connection failed", exc_info=True)
+                self._close_listener()
+                self.stop.wait(min(left, 1.0))
+        return False
+
+    def _drain(self) -> None:
+        """Consume the notifications already here: this round reads every row they announce."""
+        if self._listener is None:
+            return
+        try:
+            for _ in self._listener.notifies(timeout=0):
+                pass
+        except Exception:  # noqa: BLE001 - _wait reconnects
+            self._close_listener()
+
+    def _listen(self):
+        if self._listener is None:
+            import psycopg
+            from django.db import connections
+
+            from .lifecycle import RELAY_CHANNEL
+
+            params = connections["default"].get_connection_params()
+            params.pop("cursor_factory", None)
+            params["application_name"] = "casework-relay"
+            listener = psycopg.connect(**params, autocommit=True)
+            listener.execute(f"LISTEN {RELAY_CHANNEL}")
+            self._listener = listener
+        return self._listener
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            finally:
+                self._listener = None

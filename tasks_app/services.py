@@ -120,8 +120,10 @@ def task_submit(
     if not created:
         # Another submission with the same key committed first.
         return Submitted(Task.objects.get(owner=owner, idempotency_key=idempotency_key), False)
-    task_id = task.id
-    transaction.on_commit(lambda: relay.hand_over(task_id))
+    if not (task.task_system == TaskSystem.CELERY and lifecycle.relay_in_own_process()):
+        # Otherwise the submit statement's NOTIFY wakes the relay process at commit.
+        task_id = task.id
+        transaction.on_commit(lambda: relay.hand_over(task_id))
     return Submitted(task, True)
 
 

@@ -258,6 +258,10 @@ CASEWORK = {
     # round hands many submissions to the broker; an idle relay starts at once. 0: every row
     # at once, at about 1 ms more CPU per submission under load (tasks_app/relay.py).
     "RELAY_ROUND_INTERVAL": env.float("CASEWORK_RELAY_ROUND_INTERVAL", default=0.05),
+    # Where the outbox relay runs: "thread", one in every process that submits (the default,
+    # and the only choice on SQLite); "process", a `manage.py relay` of its own on PostgreSQL
+    # that a submission wakes with NOTIFY, so web processes only commit rows.
+    "RELAY": env.str("CASEWORK_RELAY", default="thread"),
     # Queued rows older than this are published again: Redis may have lost their message.
     "QUEUED_REPUBLISH_AFTER": env.float("CASEWORK_QUEUED_REPUBLISH_AFTER", default=600.0),
     "RETRY_BACKOFF_BASE": env.float("CASEWORK_RETRY_BACKOFF_BASE", default=60.0),

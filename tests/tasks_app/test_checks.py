@@ -65,7 +65,12 @@ def test_pickle_prefetch_and_early_acks_are_refused():
 
 
 @override_settings(
-    CASEWORK={"RETRY_BACKOFF_MAX": 5000, "LEASE_SECONDS": 60, "HEARTBEAT_SECONDS": 10}
+    CASEWORK={
+        "RETRY_BACKOFF_MAX": 5000,
+        "LEASE_SECONDS": 60,
+        "HEARTBEAT_SECONDS": 10,
+        "RELAY": "thread",
+    }
 )
 def test_a_retry_backoff_past_the_visibility_timeout_is_refused():
     errors = celery_config_errors(
@@ -78,4 +83,19 @@ def test_a_retry_backoff_past_the_visibility_timeout_is_refused():
     assert errors == [
         "CASEWORK_RETRY_BACKOFF_MAX (5000) must be below the visibility timeout (4200): "
         "a delayed retry would be redelivered before it is due"
+    ]
+
+
+def test_an_unknown_relay_or_a_relay_process_off_postgresql_is_refused(settings, monkeypatch):
+    settings.CASEWORK = {**settings.CASEWORK, "RELAY": "processes"}
+    assert celery_config_errors(app.conf) == [
+        "CASEWORK_RELAY must be 'thread' or 'process', not 'processes'"
+    ]
+
+    settings.CASEWORK = {**settings.CASEWORK, "RELAY": "process"}
+    assert celery_config_errors(app.conf) == []
+    monkeypatch.setitem(settings.DATABASES["default"], "ENGINE", "django.db.backends.sqlite3")
+    assert celery_config_errors(app.conf) == [
+        "CASEWORK_RELAY=process needs PostgreSQL (the relay process LISTENs for submissions); "
+        "use 'thread' on this database"
     ]
