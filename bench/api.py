@@ -40,23 +40,31 @@ from bench.common import (
 from bench.load import build_request, load
 
 SERVERS = ("asgi", "wsgi")
+RELAY_NOTE = {
+    "thread": "a thread in each server process (CASEWORK_RELAY=thread, the default)",
+    "process": "one `manage.py relay` process beside both servers (CASEWORK_RELAY=process), "
+    "under the same `nice -n 10`",
+}
 DEFAULT_CLIENTS = "1,16,64"
 READS = ("plain_retrieve", "status", "detail")
 WRITES = ("plain_create", "submit")
 
 
-def start_server(kind: str, port: int):
+def start_server(kind: str, port: int | None, relay: str):
+    """A server of `kind`, or with kind "relay" the relay process (CASEWORK_RELAY=process)."""
     from bench.common import RESULTS
 
     log = RESULTS.parent / "logs" / f"api-{kind}.log"
     log.parent.mkdir(exist_ok=True)
-    if kind == "asgi":
+    if kind == "relay":
+        cmd = [sys.executable, "manage.py", "relay"]
+    elif kind == "asgi":
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
         cmd += ["config.asgi:application"]
     else:
         cmd = [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}"]
         cmd += ["--backlog", "2048", "config.wsgi:application"]
-    return start([*niced(), *cmd], env=bench_env(WORK_DB), log=log)
+    return start([*niced(), *cmd], env=bench_env(WORK_DB, CASEWORK_RELAY=relay), log=log)
 
 
 def prepare_rows(user):
@@ -143,6 +151,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clients", default=DEFAULT_CLIENTS)
+    parser.add_argument(
+        "--relay",
+        choices=("thread", "process"),
+        default="thread",
+        help="where the outbox relay runs: a thread in each server process, or one "
+        "`manage.py relay` process for both servers (CASEWORK_RELAY)",
+    )
     args = parser.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
 
@@ -150,7 +165,9 @@ def main() -> None:
     task = prepare_rows(user)
     made = requests_for(task.id, api_token(user))
     ports = {kind: free_port() for kind in SERVERS}
-    servers = {kind: start_server(kind, port) for kind, port in ports.items()}
+    servers = {kind: start_server(kind, port, args.relay) for kind, port in ports.items()}
+    if args.relay == "process":
+        servers["relay"] = start_server("relay", None, args.relay)
     runs: dict = {}
     try:
         for port in ports.values():
@@ -232,6 +249,7 @@ def main() -> None:
             )
     markdown = (
         "# API: Casework against plain DRF, ASGI (Daphne) against WSGI (gunicorn)\n\n"
+        f"Outbox relay: {RELAY_NOTE[args.relay]}.\n\n"
         f"{args.seconds:g} s per measurement, median of {args.repeats} interleaved rounds. "
         "Reads: `vs plain` = p50 latency / the plain RetrieveAPIView's (goal ≤ 1.1). Writes: "
         "`vs plain` = requests/s / the plain CreateAPIView's (goal ≥ 0.8).\n\n"
@@ -257,8 +275,10 @@ def main() -> None:
         )
         + f"\n\n{host_note()}\n"
     )
-    name = results_name("api", args, {"clients": DEFAULT_CLIENTS})
-    path = write_results(name, {"runs": runs, "summary": summary}, markdown)
+    name = results_name("api", args, {"clients": DEFAULT_CLIENTS, "relay": "thread"})
+    path = write_results(
+        name, {"relay": args.relay, "runs": runs, "summary": summary}, markdown
+    )
     print(markdown)
     print(f"written {path}")
 
