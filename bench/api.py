@@ -54,7 +54,7 @@ def start_server(kind: str, port: int | None, relay: str):
     """A server of `kind`, or with kind "relay" the relay process (CASEWORK_RELAY=process)."""
     from bench.common import RESULTS
 
-    log = RESULTS.parent / "logs" / f"api-{kind}.log"
+    log = RESULTS.parent / "logs" / f"api-{kind}-{relay}.log"
     log.parent.mkdir(exist_ok=True)
     if kind == "relay":
         cmd = [sys.executable, "manage.py", "relay"]
@@ -276,9 +276,7 @@ def main() -> None:
         + f"\n\n{host_note()}\n"
     )
     name = results_name("api", args, {"clients": DEFAULT_CLIENTS, "relay": "thread"})
-    path = write_results(
-        name, {"relay": args.relay, "runs": runs, "summary": summary}, markdown
-    )
+    path = write_results(name, {"relay": args.relay, "runs": runs, "summary": summary}, markdown)
     print(markdown)
     print(f"written {path}")
 

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from tasks_app import services
 from tasks_app.lifecycle import RELAY_CHANNEL
@@ -246,3 +248,48 @@ def test_the_relay_command_and_a_worker_run_a_submitted_task_end_to_end(
     output = (tmp_path / "relay.log").read_text()
     assert code == 0, output
     assert "relay stopped: 1 tasks published" in output
+
+
+def check_relay() -> tuple[int, str]:
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    out = StringIO()
+    try:
+        call_command("check_casework", "--only", "relay", stdout=out)
+    except CommandError as exc:
+        return exc.returncode, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_check_casework_relay_in_thread_mode_has_nothing_to_ask(db):
+    expected = "relay     ok    a thread in each process (CASEWORK_RELAY=thread)\n"
+    assert check_relay() == (0, expected)
+
+
+def test_check_casework_relay_fails_without_a_relay_process_or_with_a_stuck_one(
+    user, relay_process_mode, running, settings
+):
+    code, out = check_relay()
+    assert code == 1
+    assert "relay     FAIL  no relay process is connected (manage.py relay)" in out
+
+    process = running()
+    wait_for(lambda: process._listener is not None, timeout=5)
+    code, out = check_relay()
+    assert code == 0, out
+    assert "1 relay process(es); oldest pending task 0.0 s" in out
+
+    # A relay connected but not publishing: rows wait past the sweeper's threshold.
+    process.stop.set()
+    wait_for(lambda: process._listener is None, timeout=5)
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    with psycopg.connect(**params, application_name="casework-relay", autocommit=True):
+        old = timezone.now() - timedelta(seconds=settings.CASEWORK["PENDING_REPUBLISH_AFTER"] + 5)
+        Task.objects.create(owner=user, task_type="add", created_at=old)
+        code, out = check_relay()
+    assert code == 1
+    assert "relay     FAIL  the oldest pending task has waited 35 s (limit 30)" in out

@@ -1,7 +1,8 @@
-"""Health check: database, broker, workers and beat. Exits non-zero when one fails.
+"""Health check: database, broker, workers, beat and the relay. Exits non-zero when one fails.
 
 The containers use it: workers with `--only database,broker,workers --worker NAME@%h` (their
-own node answers a ping), beat with `--only database,broker,beat` (its heartbeat is recent).
+own node answers a ping), beat with `--only database,broker,beat` (its heartbeat is recent),
+the relay process with `--only database,relay` (its LISTEN connection is open).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
+from django.utils import timezone
 
-CHECKS = ("database", "broker", "workers", "beat")
+CHECKS = ("database", "broker", "workers", "beat", "relay")
 
 
 class CheckFailed(Exception):
@@ -21,7 +23,7 @@ class CheckFailed(Exception):
 
 
 class Command(BaseCommand):
-    help = "Check the database, the broker, the workers and beat; exit 1 if any fails."
+    help = "Check the database, the broker, the workers, beat and the relay; exit 1 if any fails."
     requires_system_checks = []
 
     def add_arguments(self, parser):
@@ -102,3 +104,37 @@ class Command(BaseCommand):
         if age > self.beat_max_age:
             raise CheckFailed(f"last tick {age:.0f} s ago (limit {self.beat_max_age:g} s)")
         return f"last tick {age:.0f} s ago"
+
+    def check_relay(self) -> str:
+        """With CASEWORK_RELAY=process: a relay process is connected (its LISTEN connection,
+        application_name casework-relay) and no pending row has waited past the sweeper's
+        threshold. With the default, each process relays its own rows: nothing to ask."""
+        from tasks_app.lifecycle import engine_setting, relay_in_own_process
+        from tasks_app.models import Task, TaskStatus, TaskSystem
+
+        if not relay_in_own_process():
+            return "a thread in each process (CASEWORK_RELAY=thread)"
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'casework-relay'"
+                )
+                (relays,) = cursor.fetchone()
+            oldest = (
+                Task.objects.filter(status=TaskStatus.PENDING, task_system=TaskSystem.CELERY)
+                .order_by("created_at")
+                .values_list("created_at", flat=True)
+                .first()
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer
+            raise CheckFailed(f"{type(exc).__name__}: {exc}") from None
+        if not relays:
+            raise CheckFailed("no relay process is connected (manage.py relay)")
+        waited = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        limit = engine_setting("PENDING_REPUBLISH_AFTER")
+        if waited > limit:
+            raise CheckFailed(
+                f"the oldest pending task has waited {waited:.0f} s (limit {limit:g})"
+            )
+        return f"{relays} relay process(es); oldest pending task {waited:.1f} s"
