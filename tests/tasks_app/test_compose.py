@@ -43,6 +43,7 @@ def test_the_stack_has_every_service():
         "worker-medium",
         "worker-low",
         "beat",
+        "relay",
         "flower",
     }
 
@@ -70,6 +71,14 @@ def test_beat_runs_the_database_scheduler_and_is_checked_by_its_heartbeat():
     assert "beat" in option(health, "--only").split(",")
 
 
+def test_the_relay_runs_as_a_process_of_its_own_and_is_checked():
+    assert COMPOSE["x-app"]["environment"]["CASEWORK_RELAY"] == "process"
+    assert command_of("relay") == ["python", "manage.py", "relay"]
+    health = SERVICES["relay"]["healthcheck"]["test"]
+    assert "relay" in option(health, "--only").split(",")
+    assert SERVICES["relay"]["restart"] == "unless-stopped"
+
+
 def test_every_manage_py_command_named_exists():
     commands = get_commands()
     named = set()
@@ -78,7 +87,7 @@ def test_every_manage_py_command_named_exists():
         texts.append(" ".join(service.get("healthcheck", {}).get("test", [])))
         for text in texts:
             named |= set(re.findall(r"manage\.py (\w+)", str(text)))
-    assert named >= {"migrate", "ensure_admin", "setup_periodic_tasks", "check_casework"}
+    assert named >= {"migrate", "ensure_admin", "setup_periodic_tasks", "check_casework", "relay"}
     assert named <= set(commands)
 
 
