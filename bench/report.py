@@ -14,6 +14,7 @@ NAMES = (
     "throughput",
     "priority",
     "api",
+    "relay-ab",
     "scale",
     "scale-vs-2000-rows",
     "progress",
@@ -81,6 +82,20 @@ def rows_api(data: dict) -> list[list]:
         goal = "≤ 1.1× latency" if endpoint in ("status", "detail") else "≥ 0.8× req/s"
         what = f"{server}, {clients} clients: {endpoint} p50 {s['p50_ms']} ms, {s['rps']} req/s"
         rows.append(["3 API", what, s["vs_plain"], goal, yes(s["goal_met"])])
+    return rows
+
+
+def rows_relay_ab(data: dict) -> list[list]:
+    rows = []
+    for key, s in data["summary"].items():
+        if not isinstance(s, dict):
+            continue
+        server, mode, clients = key.split("|")
+        what = (
+            f"{server}, {clients} clients, relay {mode}: submit {s['submit']} vs plain create "
+            f"{s['plain_create']} req/s"
+        )
+        rows.append(["3 API", what, s["ratio"], "≥ 0.8× req/s", yes(s["goal_met"])])
     return rows
 
 
@@ -228,6 +243,7 @@ BUILDERS = {
     "throughput": rows_throughput,
     "priority": rows_priority,
     "api": rows_api,
+    "relay-ab": rows_relay_ab,
     "scale": rows_scale,
     "scale-vs-2000-rows": rows_scale_vs_small,
     "progress": rows_progress,
