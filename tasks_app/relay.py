@@ -154,6 +154,7 @@ class RelayProcess:
         self.stop = stop or threading.Event()
         self.rounds = 0
         self.published = 0
+        self.pauses = 0  # rounds the broker refused, each followed by a back-off
         self._listener = None
         self._failures = 0
         self._checked_at = 0.0
@@ -162,6 +163,10 @@ class RelayProcess:
         from .lifecycle import RELAY_CHANNEL
 
         logger.info("relay process %d: listening on %s", os.getpid(), RELAY_CHANNEL)
+        try:
+            self._listen()  # before the first round: nothing committed during it goes unheard
+        except Exception:  # noqa: BLE001 - _wait connects again; rounds still poll meanwhile
+            logger.warning("relay process: could not LISTEN yet", exc_info=True)
         next_round = 0.0
         while not self.stop.is_set():
             pause = next_round - time.monotonic()
@@ -172,6 +177,7 @@ class RelayProcess:
             full, failed = self.round()
             if failed:
                 self._failures += 1
+                self.pauses += 1
                 self.stop.wait(self._backoff())
                 continue
             self._failures = 0
@@ -201,11 +207,16 @@ class RelayProcess:
                 return False, False
             self.rounds += 1
             handed = reconnecting(task_publish_many, task_ids)
+            # Fewer handed over than read: taken by another relay or the sweeper, cancelled —
+            # or refused by the broker, which puts them back to pending.
+            refused = handed < len(task_ids) and (
+                Task.objects.filter(pk__in=task_ids, status=TaskStatus.PENDING).exists()
+            )
         except Exception:  # noqa: BLE001 - the rows stay pending for the next round
             logger.exception("relay process: a round failed; trying again after a pause")
             return False, True
         self.published += handed
-        return len(task_ids) == ROUND_MAX, handed == 0
+        return len(task_ids) == ROUND_MAX, refused
 
     def _backoff(self) -> float:
         from .lifecycle import engine_setting
