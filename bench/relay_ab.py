@@ -7,7 +7,9 @@ beside the `process` pair; bench/load.py drives 16 and 64 keep-alive clients. Ea
 measures, for every mode, server and client count in turn, the plain DRF create and then the
 submit (bench/api.py's requests), so both modes' figures come from the same minutes. Reported:
 median req/s and the median over rounds of each round's submit / plain create ratio (goal of
-bench.api: ≥ 0.8), with the relays' backlog when each submit window ended.
+bench.api: ≥ 0.8), with the relays' backlog when each submit window ended. Then the idle
+hand-over: single submits 50 ms apart to each mode's Daphne, and for each row the time from
+its creation to the relay's `queued` (queued_at − created_at), median and max.
 
     .venv/bin/python -m bench.relay_ab [--seconds 3] [--repeats 5] [--clients 16,64]
 """
@@ -15,6 +17,8 @@ bench.api: ≥ 0.8), with the relays' backlog when each submit window ended.
 from __future__ import annotations
 
 import argparse
+import json
+import time
 
 from bench.api import finish_submitted, prepare_rows, requests_for, start_server
 from bench.common import (
@@ -35,6 +39,45 @@ MODES = ("thread", "process")
 KINDS = ("asgi", "wsgi")
 
 
+IDLE_SUBMITS = 40
+
+
+def idle_hand_over(port: int, user, token: str) -> dict:
+    """Submit one task at a time with pauses; how long each row waited to be queued."""
+    import urllib.request
+
+    from django.db.models import F
+
+    from tasks_app.models import Task
+
+    started = time.time()
+    body = json.dumps({"task_type": "bench.noop", "name": "idle hand-over"}).encode()
+    for _ in range(IDLE_SUBMITS):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/tasks/",
+            data=body,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201
+        time.sleep(0.05)
+    finish_submitted(user, relayed=True)
+    waits = sorted(
+        (row.total_seconds() * 1000)
+        for row in Task.objects.filter(
+            owner=user, name="idle hand-over", created_at__gte=_aware(started)
+        ).values_list(F("queued_at") - F("created_at"), flat=True)
+    )
+    assert len(waits) == IDLE_SUBMITS, waits
+    return {"median": round(median(waits), 2), "max": round(waits[-1], 2)}
+
+
+def _aware(timestamp: float):
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -44,7 +87,8 @@ def main() -> None:
     clients = [int(c) for c in args.clients.split(",")]
 
     user = work_database_user("bench-api")
-    made = requests_for(prepare_rows(user).id, api_token(user))
+    token = api_token(user)
+    made = requests_for(prepare_rows(user).id, token)
     ports = {(mode, kind): free_port() for mode in MODES for kind in KINDS}
     procs = [start_server(kind, port, mode) for (mode, kind), port in ports.items()]
     procs.append(start_server("relay", None, "process"))
@@ -79,6 +123,7 @@ def main() -> None:
                         pair["ratio"] = round(pair["submit"] / pair["plain_create"], 3)
                         runs.setdefault(key, []).append(pair)
                         print(f"[{repeat + 1}/{args.repeats}] {key}: {pair}", flush=True)
+        idle = {mode: idle_hand_over(ports[(mode, "asgi")], user, token) for mode in MODES}
     finally:
         for proc in procs:
             stop(proc)
@@ -115,6 +160,7 @@ def main() -> None:
                 / summary[f"{kind}|thread|{concurrency}"]["ratio"],
                 3,
             )
+    summary["idle_hand_over_ms"] = idle
     markdown = (
         "# Submit: the outbox relay as a thread in each server against a process of its own\n\n"
         f"{args.seconds:g} s per measurement, {args.repeats} rounds, each measuring every mode, "
@@ -140,6 +186,11 @@ def main() -> None:
             f"{kind} {c} clients {summary[f'{kind}|process_over_thread|{c}']}×"
             for kind in KINDS
             for c in clients
+        )
+        + "\n\nIdle hand-over, submit to `queued` (queued_at − created_at, "
+        + f"{IDLE_SUBMITS} submits 50 ms apart, Daphne): "
+        + "; ".join(
+            f"{mode} median {v['median']} ms, max {v['max']} ms" for mode, v in idle.items()
         )
         + f"\n\n{host_note()}\n"
     )
