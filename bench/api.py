@@ -15,6 +15,7 @@ bearer token. Endpoints, interleaved round by round:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -23,6 +24,7 @@ from bench.common import (
     WORK_DB,
     api_token,
     bench_env,
+    ensure_user,
     flush_broker,
     free_port,
     host_note,
@@ -47,6 +49,12 @@ RELAY_NOTE = {
 }
 DEFAULT_CLIENTS = "1,16,64"
 READS = ("plain_retrieve", "status", "detail")
+# Writes come from this many users in turn, so each user's unfinished tasks stay as few as a
+# production user's (≤ ~30 per window with no worker running) and the product's active-task
+# cap (200) applies unchanged. From one user, every submit's capped count walked that user's
+# whole window of queued rows (up to ~1,700) once the bench lifted the cap: 1.53 against
+# 0.74-0.90 ms of PostgreSQL CPU a submit, a workload the cap forbids in production.
+WRITERS = 64
 WRITES = ("plain_create", "submit")
 
 
@@ -88,17 +96,17 @@ def prepare_rows(user):
     return task
 
 
-def finish_submitted(user, *, relayed: bool) -> tuple[int, float]:
+def finish_submitted(owners: list, *, relayed: bool) -> tuple[int, float]:
     """Finish the tasks a write round left queued, as workers would have.
 
     Returns the round's rows the relays had not handed over when the timed load ended, and
     how long they took to: a submit's figure counts requests answered, and a relay that falls
     behind would flatter it by leaving work for after the window.
 
-    No worker runs here, so without this every submit round would leave its tasks active,
-    and the active-task cap's bounded count (CASEWORK_MAX_ACTIVE_TASKS_PER_USER, 200 in the
-    product, lifted for the load generator) would count thousands of rows per submit — work
-    no production submit does. Outside the timed loads.
+    No worker runs here, so without this every submit round would leave its writers' tasks
+    active: each submit's capped count of its owner's unfinished tasks would read more of them
+    round by round, and after a few rounds the writers would reach the active-task cap (200).
+    Outside the timed loads.
     """
     from django.db import connection
     from django.utils import timezone
@@ -109,14 +117,14 @@ def finish_submitted(user, *, relayed: bool) -> tuple[int, float]:
     # let them finish first, so no hand-over of this round overlaps the next one. (A plain
     # create's rows stay pending: nothing hands them over.)
     started = time.monotonic()
-    pending = Task.objects.filter(owner=user, status=TaskStatus.PENDING)
+    pending = Task.objects.filter(owner__in=owners, status=TaskStatus.PENDING)
     backlog = pending.count() if relayed else 0
     while backlog and pending.exists():
         if time.monotonic() > started + 60:
             raise RuntimeError("the servers' relays did not hand the round's tasks over")
         time.sleep(0.01)
     drained = time.monotonic() - started if backlog else 0.0
-    Task.objects.filter(owner=user, status__in=TaskStatus.active()).update(
+    Task.objects.filter(owner__in=owners, status__in=TaskStatus.active()).update(
         status=TaskStatus.SUCCEEDED, finished_at=timezone.now()
     )
     flush_broker()
@@ -129,9 +137,10 @@ def finish_submitted(user, *, relayed: bool) -> tuple[int, float]:
     return backlog, drained
 
 
-def requests_for(task_id, token: str) -> dict:
+def requests_for(task_id, token: str, writer_tokens: list[str]) -> dict:
+    """The requests of each endpoint: reads of `task_id` with `token` (its owner's), writes
+    from the writers in turn (see WRITERS)."""
     auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    post = {**auth, "Content-Type": "application/json"}
     submit = json.dumps({"task_type": "bench.noop", "name": "api bench"}).encode()
     plain = json.dumps(
         {"task_type": "bench.noop", "name": "api bench", "params": {}, "priority": 2}
@@ -140,10 +149,33 @@ def requests_for(task_id, token: str) -> dict:
         "plain_retrieve": build_request("GET", f"/bench/plain/tasks/{task_id}/", headers=auth),
         "status": build_request("GET", f"/api/v1/tasks/{task_id}/status", headers=auth),
         "detail": build_request("GET", f"/api/v1/tasks/{task_id}/", headers=auth),
-        "submit": build_request("POST", "/api/v1/tasks/", headers=post, body=submit),
-        "plain_create": build_request("POST", "/bench/plain/tasks/", headers=post, body=plain),
     }
-    return {name: (lambda raw=raw: raw) for name, raw in fixed.items()}
+    made = {name: (lambda raw=raw: raw) for name, raw in fixed.items()}
+    for name, path, body in (
+        ("submit", "/api/v1/tasks/", submit),
+        ("plain_create", "/bench/plain/tasks/", plain),
+    ):
+        raws = [
+            build_request(
+                "POST",
+                path,
+                headers={
+                    "Authorization": f"Bearer {writer}",
+                    "Accept": "application/json",
+                    "Content-Type": "application/json",
+                },
+                body=body,
+            )
+            for writer in writer_tokens
+        ]
+        made[name] = lambda turn=itertools.cycle(raws): next(turn)
+    return made
+
+
+def writers(count: int = WRITERS) -> list:
+    """The users the writes come from, each with a token: (users, tokens)."""
+    users = [ensure_user(f"bench-api-writer-{i}") for i in range(count)]
+    return users, [api_token(user) for user in users]
 
 
 def main() -> None:
@@ -163,7 +195,8 @@ def main() -> None:
 
     user = work_database_user("bench-api")
     task = prepare_rows(user)
-    made = requests_for(task.id, api_token(user))
+    writer_users, writer_tokens = writers()
+    made = requests_for(task.id, api_token(user), writer_tokens)
     ports = {kind: free_port() for kind in SERVERS}
     servers = {kind: start_server(kind, port, args.relay) for kind, port in ports.items()}
     if args.relay == "process":
@@ -193,7 +226,9 @@ def main() -> None:
                         )
                         runs.setdefault(key, []).append(result)
                         if endpoint in WRITES:
-                            backlog, drained = finish_submitted(user, relayed=endpoint == "submit")
+                            backlog, drained = finish_submitted(
+                                writer_users, relayed=endpoint == "submit"
+                            )
                             # Requests per second with the relays' catching up counted in.
                             result["relay_backlog"] = backlog
                             result["relay_drain_s"] = round(drained, 3)

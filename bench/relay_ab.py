@@ -20,7 +20,7 @@ import argparse
 import json
 import time
 
-from bench.api import finish_submitted, prepare_rows, requests_for, start_server
+from bench.api import finish_submitted, prepare_rows, requests_for, start_server, writers
 from bench.common import (
     api_token,
     flush_broker,
@@ -61,7 +61,7 @@ def idle_hand_over(port: int, user, token: str) -> dict:
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 201
         time.sleep(0.05)
-    finish_submitted(user, relayed=True)
+    finish_submitted([user], relayed=True)
     waits = sorted(
         (row.total_seconds() * 1000)
         for row in Task.objects.filter(
@@ -88,7 +88,8 @@ def main() -> None:
 
     user = work_database_user("bench-api")
     token = api_token(user)
-    made = requests_for(prepare_rows(user).id, token)
+    writer_users, writer_tokens = writers()
+    made = requests_for(prepare_rows(user).id, token, writer_tokens)
     ports = {(mode, kind): free_port() for mode in MODES for kind in KINDS}
     procs = [start_server(kind, port, mode) for (mode, kind), port in ports.items()]
     procs.append(start_server("relay", None, "process"))
@@ -115,7 +116,9 @@ def main() -> None:
                                 endpoint,
                                 result,
                             )
-                            backlog, drained = finish_submitted(user, relayed=endpoint == "submit")
+                            backlog, drained = finish_submitted(
+                                writer_users, relayed=endpoint == "submit"
+                            )
                             pair[endpoint] = result["rps"]
                             if endpoint == "submit":
                                 pair["relay_backlog"] = backlog
