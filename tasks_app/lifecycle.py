@@ -502,12 +502,14 @@ def announce_many(tasks: list[Task]) -> None:
 # one round trip where the ORM took a count, a BEGIN, two INSERTs and a COMMIT (and compiled
 # each). Durable like every submission. `limit` is the cap, or 0 with `room` 1 when the caller
 # sets no cap (nothing is counted then).
-_SUBMIT_SQL = """
-WITH active AS (
-    SELECT count(*) AS n FROM (
+# The owner's unfinished tasks, up to the cap: an index-only scan of task_owner_active.
+ACTIVE_SQL = """
         SELECT 1 FROM tasks_app_task
         WHERE owner_id = %(owner_id)s AND status IN ('pending', 'queued', 'running', 'retrying')
-        LIMIT %(limit)s
+        LIMIT %(limit)s"""
+_SUBMIT_SQL = """
+WITH active AS (
+    SELECT count(*) AS n FROM ({active}
     ) AS counted
 ), created AS (
     INSERT INTO tasks_app_task ({insert_columns})
@@ -538,6 +540,7 @@ def _submit_statement(notify: bool) -> str:
     db = connections[DEFAULT_DB_ALIAS]
     fields = Task._meta.concrete_fields
     return _SUBMIT_SQL.format(
+        active=ACTIVE_SQL,
         insert_columns=", ".join(f'"{f.column}"' for f in fields),
         insert_values=", ".join(f"%(f_{f.attname})s::{f.db_type(db)}" for f in fields),
         notify=_NOTIFY_RELAY if notify else "",
