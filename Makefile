@@ -12,6 +12,8 @@ bench:
 	$(RUN) bench.priority --backlog 10000 --repeats 3 --samples 5
 	$(RUN) bench.api --seconds 5 --repeats 3 --clients 1,16,64
 	$(RUN) bench.relay_ab --seconds 5 --repeats 5 --clients 16,64
+	$(RUN) bench.submit_cpu --relay process
+	$(RUN) bench.submit_cpu --relay thread
 	$(RUN) bench.scale --seconds 5 --repeats 3 --prune-rows 100000
 	$(RUN) bench.scale --seconds 5 --repeats 3 --prune-rows 0 --baseline-rows 2000
 	$(RUN) bench.memory --tasks 10000 --repeats 3
