@@ -182,16 +182,6 @@ class Task(models.Model):
             models.Index(
                 fields=["owner", "task_type", "-created_at", "-id"], name="task_owner_type"
             ),
-            # The capped count of the owner's unfinished tasks that every submit runs: only
-            # unfinished rows have entries, so it reads the owner's own few. Without it the
-            # planner, whose statistics see few unfinished rows, scanned task_status_created
-            # and filtered by owner: each submit read every owner's backlog (1,700 queued rows
-            # under the API bench, 1.5 against 0.9 ms of PostgreSQL CPU a submit).
-            models.Index(
-                fields=["owner"],
-                name="task_owner_active",
-                condition=Q(status__in=TaskStatus.active()),
-            ),
             # The lease sweeper: running rows whose heartbeat is old.
             models.Index(
                 fields=["heartbeat_at"],

@@ -211,38 +211,3 @@ def test_a_rolled_back_submission_hands_nothing_over(user, clean_redis):
 
     assert not Task.objects.exists()
     assert clean_redis.llen("high_priority") == 0
-
-
-def test_the_submit_count_reads_only_the_owners_own_unfinished_rows(user, other_user):
-    # Statistics taken when every task had finished, as on any long-lived table (both owners
-    # have many finished tasks); then another owner's backlog. The count must not walk that
-    # backlog to find the owner's rows, as a scan of task_status_created filtered by owner did.
-    finished = [
-        Task(owner=owner, task_type="add", status=TaskStatus.SUCCEEDED)
-        for owner in (user, other_user)
-        for _ in range(1500)
-    ]
-    Task.objects.bulk_create(finished)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE tasks_app_task")
-    Task.objects.bulk_create(
-        [Task(owner=other_user, task_type="add", status=TaskStatus.QUEUED) for _ in range(500)]
-        + [Task(owner=user, task_type="add", status=TaskStatus.RUNNING) for _ in range(3)]
-    )
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT count(*) FROM (" + lifecycle.ACTIVE_SQL + ") c",
-            {"owner_id": user.id, "limit": 200},
-        )
-        plan = cursor.fetchone()[0][0]["Plan"]
-
-    scans = []
-    stack = [plan]
-    while stack:
-        node = stack.pop()
-        stack += node.get("Plans", [])
-        if "Index Name" in node or node["Node Type"] == "Seq Scan":
-            scans.append(node)
-    assert [(s.get("Index Name"), s["Actual Rows"]) for s in scans] == [("task_owner_active", 3)]
-    assert scans[0].get("Rows Removed by Filter", 0) == 0
