@@ -115,7 +115,7 @@ def finish_submitted(owners: list, *, relayed: bool) -> tuple[int, float]:
 
     # After a submit round the servers' relays hand its rows to the broker after answering;
     # let them finish first, so no hand-over of this round overlaps the next one. (A plain
-    # create's rows stay pending: nothing hands them over.)
+    # create writes its rows finished: nothing hands them over.)
     started = time.monotonic()
     pending = Task.objects.filter(owner__in=owners, status=TaskStatus.PENDING)
     backlog = pending.count() if relayed else 0
@@ -140,7 +140,11 @@ def finish_submitted(owners: list, *, relayed: bool) -> tuple[int, float]:
 def requests_for(task_id, token: str, writer_tokens: list[str]) -> dict:
     """The requests of each endpoint: reads of `task_id` with `token` (its owner's), writes
     from the writers in turn (see WRITERS)."""
-    auth = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+
+    def headers(bearer: str, **extra: str) -> dict:
+        return {"Authorization": f"Bearer {bearer}", "Accept": "application/json", **extra}
+
+    auth = headers(token)
     submit = json.dumps({"task_type": "bench.noop", "name": "api bench"}).encode()
     plain = json.dumps(
         {"task_type": "bench.noop", "name": "api bench", "params": {}, "priority": 2}
@@ -159,11 +163,7 @@ def requests_for(task_id, token: str, writer_tokens: list[str]) -> dict:
             build_request(
                 "POST",
                 path,
-                headers={
-                    "Authorization": f"Bearer {writer}",
-                    "Accept": "application/json",
-                    "Content-Type": "application/json",
-                },
+                headers=headers(writer, **{"Content-Type": "application/json"}),
                 body=body,
             )
             for writer in writer_tokens
@@ -172,8 +172,8 @@ def requests_for(task_id, token: str, writer_tokens: list[str]) -> dict:
     return made
 
 
-def writers(count: int = WRITERS) -> list:
-    """The users the writes come from, each with a token: (users, tokens)."""
+def writers(count: int = WRITERS) -> tuple[list, list[str]]:
+    """The users the writes come from, and a token of each."""
     users = [ensure_user(f"bench-api-writer-{i}") for i in range(count)]
     return users, [api_token(user) for user in users]
 

@@ -502,14 +502,12 @@ def announce_many(tasks: list[Task]) -> None:
 # one round trip where the ORM took a count, a BEGIN, two INSERTs and a COMMIT (and compiled
 # each). Durable like every submission. `limit` is the cap, or 0 with `room` 1 when the caller
 # sets no cap (nothing is counted then).
-# The owner's unfinished tasks, up to the cap: an index-only scan of task_owner_active.
-ACTIVE_SQL = """
-        SELECT 1 FROM tasks_app_task
-        WHERE owner_id = %(owner_id)s AND status IN ('pending', 'queued', 'running', 'retrying')
-        LIMIT %(limit)s"""
 _SUBMIT_SQL = """
 WITH active AS (
-    SELECT count(*) AS n FROM ({active}
+    SELECT count(*) AS n FROM (
+        SELECT 1 FROM tasks_app_task
+        WHERE owner_id = %(owner_id)s AND status IN ('pending', 'queued', 'running', 'retrying')
+        LIMIT %(limit)s
     ) AS counted
 ), created AS (
     INSERT INTO tasks_app_task ({insert_columns})
@@ -535,12 +533,17 @@ def relay_in_own_process() -> bool:
     return engine_setting("RELAY") == "process" and connection.vendor == "postgresql"
 
 
+def relay_process_takes(task: Task) -> bool:
+    """Whether the relay process publishes this task: a Celery one, with the relay in its own
+    process. Inline-pool tasks stay with the process that submitted them."""
+    return task.task_system == TaskSystem.CELERY and relay_in_own_process()
+
+
 @functools.cache
 def _submit_statement(notify: bool) -> str:
     db = connections[DEFAULT_DB_ALIAS]
     fields = Task._meta.concrete_fields
     return _SUBMIT_SQL.format(
-        active=ACTIVE_SQL,
         insert_columns=", ".join(f'"{f.column}"' for f in fields),
         insert_values=", ".join(f"%(f_{f.attname})s::{f.db_type(db)}" for f in fields),
         notify=_NOTIFY_RELAY if notify else "",
@@ -571,7 +574,7 @@ def record_submitted(task: Task, *, active_cap: int | None = None) -> bool:
         limit=active_cap if active_cap is not None else 0,
         room=active_cap if active_cap is not None else 1,
     )
-    notify = relay_in_own_process() and task.task_system == TaskSystem.CELERY
+    notify = relay_process_takes(task)
     active, created, *_ = _run_prepared(_submit_statement(notify), params, fetch="one")
     if created:
         task._state.adding = False

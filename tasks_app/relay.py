@@ -135,6 +135,16 @@ def _finish_at_exit() -> None:
         logger.warning("relay exit: rows still pending are left to the sweeper")
 
 
+def waiting_rows():
+    """The rows the relay process publishes, oldest first: pending Celery tasks (inline-pool
+    rows belong to the process that submitted them)."""
+    from .models import Task, TaskStatus, TaskSystem
+
+    return Task.objects.filter(status=TaskStatus.PENDING, task_system=TaskSystem.CELERY).order_by(
+        "created_at"
+    )
+
+
 class RelayProcess:
     """The relay as a process of its own: LISTENs for submissions, publishes pending rows.
 
@@ -189,7 +199,7 @@ class RelayProcess:
     def round(self) -> tuple[bool, bool]:
         """Hand over the oldest pending rows; (whether the round was full, whether it failed)."""
         from .db import reconnecting
-        from .models import Task, TaskStatus, TaskSystem
+        from .models import Task, TaskStatus
         from .services import task_publish_many
 
         if time.monotonic() - self._checked_at > CONNECTION_CHECK_INTERVAL:
@@ -197,11 +207,7 @@ class RelayProcess:
             self._checked_at = time.monotonic()
         try:
             task_ids = reconnecting(
-                lambda: list(
-                    Task.objects.filter(status=TaskStatus.PENDING, task_system=TaskSystem.CELERY)
-                    .order_by("created_at")
-                    .values_list("id", flat=True)[:ROUND_MAX]
-                )
+                lambda: list(waiting_rows().values_list("id", flat=True)[:ROUND_MAX])
             )
             if not task_ids:
                 return False, False
@@ -223,22 +229,21 @@ class RelayProcess:
 
         return min(2.0 ** (self._failures - 1), engine_setting("PENDING_REPUBLISH_AFTER"))
 
-    def _wait(self, timeout: float) -> bool:
-        """Wait for a notification (or the stop); True if one came."""
+    def _wait(self, timeout: float) -> None:
+        """Wait for a notification, the stop or `timeout` seconds, whichever comes first."""
         deadline = time.monotonic() + timeout
         while not self.stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
-                return False
+                return
             try:
                 listener = self._listen()
                 for _ in listener.notifies(timeout=min(left, 0.5), stop_after=1):
-                    return True
+                    return
             except Exception:  # noqa: BLE001 - reconnect at the next wait; rounds still poll
                 logger.warning("relay process: the LISTEN connection failed", exc_info=True)
                 self._close_listener()
                 self.stop.wait(min(left, 1.0))
-        return False
 
     def _drain(self) -> None:
         """Consume the notifications already here: this round reads every row they announce."""

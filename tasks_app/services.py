@@ -120,7 +120,7 @@ def task_submit(
     if not created:
         # Another submission with the same key committed first.
         return Submitted(Task.objects.get(owner=owner, idempotency_key=idempotency_key), False)
-    if not (task.task_system == TaskSystem.CELERY and lifecycle.relay_in_own_process()):
+    if not lifecycle.relay_process_takes(task):
         # Otherwise the submit statement's NOTIFY wakes the relay process at commit.
         task_id = task.id
         transaction.on_commit(lambda: relay.hand_over(task_id))

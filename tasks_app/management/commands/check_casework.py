@@ -110,7 +110,7 @@ class Command(BaseCommand):
         application_name casework-relay) and no pending row has waited past the sweeper's
         threshold. With the default, each process relays its own rows: nothing to ask."""
         from tasks_app.lifecycle import engine_setting, relay_in_own_process
-        from tasks_app.models import Task, TaskStatus, TaskSystem
+        from tasks_app.relay import waiting_rows
 
         if not relay_in_own_process():
             return "a thread in each process (CASEWORK_RELAY=thread)"
@@ -121,12 +121,7 @@ class Command(BaseCommand):
                     "WHERE datname = current_database() AND application_name = 'casework-relay'"
                 )
                 (relays,) = cursor.fetchone()
-            oldest = (
-                Task.objects.filter(status=TaskStatus.PENDING, task_system=TaskSystem.CELERY)
-                .order_by("created_at")
-                .values_list("created_at", flat=True)
-                .first()
-            )
+            oldest = waiting_rows().values_list("created_at", flat=True).first()
         except Exception as exc:  # noqa: BLE001 - any failure is the answer
             raise CheckFailed(f"{type(exc).__name__}: {exc}") from None
         if not relays:
