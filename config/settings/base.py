@@ -80,9 +80,18 @@ TEMPLATES = [
 ]
 
 # The embedded default is SQLite in WAL mode under var/; production sets DATABASE_URL.
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'casework.sqlite3'}")
-}
+
+
+def database_url(var: str, default: str) -> dict:
+    """The DATABASES entry of the URL in `var`; PostgreSQL goes through config.postgresql,
+    Django's backend reading timestamps with psycopg's C loader."""
+    config = env.db_url(var, default=default)
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["ENGINE"] = "config.postgresql"
+    return config
+
+
+DATABASES = {"default": database_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'casework.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update(

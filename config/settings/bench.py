@@ -1,13 +1,11 @@
 """Benchmarks: the local PostgreSQL and Redis, a database of their own (not a test database)."""
 
 from .test import *  # noqa: F403
-from .test import CACHES, env
+from .test import CACHES, database_url
 
 DATABASES = {
     "default": {
-        **env.db_url(
-            "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/casework_bench"
-        ),
+        **database_url("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casework_bench"),
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
     }

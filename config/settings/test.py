@@ -5,11 +5,16 @@ import os
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-deployment")
 
 from .base import *  # noqa: E402, F403
-from .base import CACHES, CASEWORK, CHANNEL_LAYER_BACKENDS, STORAGES, env  # noqa: E402
+from .base import (  # noqa: E402
+    CACHES,
+    CASEWORK,
+    CHANNEL_LAYER_BACKENDS,
+    STORAGES,
+    database_url,
+    env,
+)
 
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/test")
-}
+DATABASES = {"default": database_url("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")}
 DATABASES["default"]["CONN_MAX_AGE"] = 60
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="casework_test")}
