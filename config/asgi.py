@@ -4,9 +4,9 @@ HTTP runs on a fixed set of long-lived request threads (config/asgi_threads.py),
 process keeps its database connections instead of opening one per request.
 
 What loading made (modules, URL patterns, settings, the registry: ~200,000 objects) lives as
-long as the process, so it is frozen out of the garbage collector's reach: a full collection
-walked all of it, a 100-250 ms pause every thousand or so API requests on the 2-core benchmark
-machine, and ~4 ms once frozen.
+long as the process, so it is frozen out of the garbage collector's reach (config/gc_freeze.py):
+a full collection walked all of it, a 100-250 ms pause every thousand or so API requests on the
+2-core benchmark machine, and ~4 ms once frozen.
 
 Autobahn (Daphne's WebSocket protocol) builds the arguments of a debug log line on every frame
 it sends, coloured with click when click is importable (Celery installs it): four click.style
@@ -15,7 +15,6 @@ bench/ws_latency.py). Casework never shows autobahn's debug lines in colour, so 
 is turned off.
 """
 
-import gc
 import os
 
 import autobahn.util
@@ -29,6 +28,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from config.gc_freeze import freeze_loaded  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 from tasks_app.ws_auth import TokenOrSessionAuthMiddleware  # noqa: E402
 
@@ -46,4 +46,4 @@ application = ProtocolTypeRouter(
     }
 )
 
-gc.freeze()
+freeze_loaded()

@@ -39,6 +39,23 @@ def _check_beat(sender=None, **kwargs):
     assert_celery_config(app.conf)
 
 
+@signals.worker_ready.connect
+def _freeze_main_process(sender=None, **kwargs):
+    """The worker's main process (consumer, relay threads) keeps what it loaded out of the
+    garbage collector's full passes (config/gc_freeze.py)."""
+    from config.gc_freeze import freeze_loaded
+
+    freeze_loaded(load_urls=False)
+
+
+@signals.worker_process_init.connect
+def _freeze_pool_child(**kwargs):
+    """So does each prefork child, with what it inherited from the main process."""
+    from config.gc_freeze import freeze_loaded
+
+    freeze_loaded(load_urls=False)
+
+
 @signals.worker_process_shutdown.connect
 def _close_broadcaster(**kwargs):
     from tasks_app.broadcast import broadcaster

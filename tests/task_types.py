@@ -109,12 +109,19 @@ def slow(ctx: TaskContext, *, seconds: float):
 
 @task_type("test.backend_pid", max_retries=0)
 def backend_pid(ctx: TaskContext):
-    """The PostgreSQL backend serving this worker process's connection."""
+    """The PostgreSQL backend serving this worker process's connection, and how many objects
+    the process has frozen out of the garbage collector's reach (config.gc_freeze)."""
+    import gc
+
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
-        return {"pid": cursor.fetchone()[0], "worker_pid": os.getpid()}
+        return {
+            "pid": cursor.fetchone()[0],
+            "worker_pid": os.getpid(),
+            "frozen": gc.get_freeze_count(),
+        }
 
 
 # --- fault drills ---------------------------------------------------------------------------

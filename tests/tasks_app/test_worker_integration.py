@@ -196,6 +196,13 @@ def test_worker_processes_keep_their_database_connection_between_tasks(worker, u
     assert all(len(backends) == 1 for backends in by_process.values()), by_process
 
 
+def test_pool_processes_freeze_what_they_loaded_out_of_the_garbage_collectors_reach(worker, user):
+    task = terminal(submit(user, "test.backend_pid", {}))
+
+    # Django, DRF, Celery and the task registry: well over 50,000 objects in any child.
+    assert task.result["frozen"] > 50_000, task.result
+
+
 def test_a_connection_killed_while_the_worker_is_idle_is_replaced_by_the_next_claim(worker, user):
     """The engine's statements bypass Django's health check (lifecycle._run_prepared): a
     connection that died between tasks fails the claim's first try, which reconnects."""

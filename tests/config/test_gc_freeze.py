@@ -1,0 +1,43 @@
+"""config.gc_freeze: what a web process loaded is frozen, the URLconf's view modules included."""
+
+import gc
+import importlib
+import sys
+
+import pytest
+
+from config.gc_freeze import freeze_loaded
+
+
+@pytest.fixture
+def unfrozen():
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_freezing_loads_the_urlconf_first_and_freezes_what_is_alive(unfrozen):
+    sys.modules.pop("tasks_app.apis.tasks", None)
+    freeze_loaded()
+    assert "tasks_app.apis.tasks" in sys.modules
+    assert gc.get_freeze_count() > 50_000
+    assert gc.get_count()[0] < 100  # a collection ran just before the freeze
+
+
+def test_the_wsgi_entry_point_freezes(unfrozen):
+    sys.modules.pop("config.wsgi", None)
+    import config.wsgi  # noqa: F401
+
+    assert gc.get_freeze_count() > 50_000
+
+
+def test_worker_processes_freeze_when_ready_and_when_forked():
+    from celery import signals
+
+    celery_app = importlib.import_module("config.celery_app")  # `config.celery_app` is the app
+
+    def receivers(signal) -> list:
+        return [ref() for _, ref in signal.receivers]  # weak references to the receivers
+
+    assert celery_app._freeze_main_process in receivers(signals.worker_ready)
+    assert celery_app._freeze_pool_child in receivers(signals.worker_process_init)
