@@ -39,18 +39,11 @@ def _check_beat(sender=None, **kwargs):
     assert_celery_config(app.conf)
 
 
-@signals.worker_ready.connect
-def _freeze_main_process(sender=None, **kwargs):
-    """The worker's main process (consumer, relay threads) keeps what it loaded out of the
-    garbage collector's full passes (config/gc_freeze.py)."""
-    from config.gc_freeze import freeze_loaded
-
-    freeze_loaded(load_urls=False)
-
-
-@signals.worker_process_init.connect
-def _freeze_pool_child(**kwargs):
-    """So does each prefork child, with what it inherited from the main process."""
+@signals.worker_init.connect
+def _freeze_before_the_pool_forks(sender=None, **kwargs):
+    """What the worker loaded (Django, the task registry, Celery) is frozen out of the garbage
+    collector's full passes before the prefork pool forks, so every child inherits it frozen
+    and never writes to those objects' pages (config/gc_freeze.py)."""
     from config.gc_freeze import freeze_loaded
 
     freeze_loaded(load_urls=False)

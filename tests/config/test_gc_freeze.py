@@ -31,13 +31,9 @@ def test_the_wsgi_entry_point_freezes(unfrozen):
     assert gc.get_freeze_count() > 50_000
 
 
-def test_worker_processes_freeze_when_ready_and_when_forked():
+def test_the_worker_freezes_before_its_pool_forks():
     from celery import signals
 
     celery_app = importlib.import_module("config.celery_app")  # `config.celery_app` is the app
-
-    def receivers(signal) -> list:
-        return [ref() for _, ref in signal.receivers]  # weak references to the receivers
-
-    assert celery_app._freeze_main_process in receivers(signals.worker_ready)
-    assert celery_app._freeze_pool_child in receivers(signals.worker_process_init)
+    receivers = [ref() for _, ref in signals.worker_init.receivers]  # weak references
+    assert celery_app._freeze_before_the_pool_forks in receivers

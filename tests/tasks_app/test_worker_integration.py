@@ -196,10 +196,11 @@ def test_worker_processes_keep_their_database_connection_between_tasks(worker, u
     assert all(len(backends) == 1 for backends in by_process.values()), by_process
 
 
-def test_pool_processes_freeze_what_they_loaded_out_of_the_garbage_collectors_reach(worker, user):
+def test_pool_processes_inherit_what_the_worker_loaded_frozen(worker, user):
     task = terminal(submit(user, "test.backend_pid", {}))
 
-    # Django, DRF, Celery and the task registry: well over 50,000 objects in any child.
+    # Django, DRF, Celery and the task registry, frozen before the pool forked: well over
+    # 50,000 objects.
     assert task.result["frozen"] > 50_000, task.result
 
 
