@@ -45,10 +45,12 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         sql, params = capped.query.sql_with_params()
         counted = RawSQL(f"SELECT COUNT(*) FROM ({sql}) AS capped", params)
         # One row more than the page tells whether a next page exists past the cap too.
-        rows = list(
-            queryset.annotate(_capped_count=counted)[self.offset : self.offset + self.limit + 1]
-        )
-        if rows:
+        page = self.page_of(queryset).annotate(_capped_count=counted)
+        rows = list(page[self.offset : self.offset + self.limit + 1])
+        if rows and isinstance(rows[0], tuple):  # values_list(): the count comes last
+            count = rows[0][-1]
+            rows = [row[:-1] for row in rows]
+        elif rows:
             count = rows[0]._capped_count
         elif self.offset == 0:
             count = 0
@@ -58,6 +60,12 @@ class CappedLimitOffsetPagination(LimitOffsetPagination):
         self.count = min(count, self.count_cap)
         self.has_next = len(rows) > self.limit
         return rows[: self.limit]
+
+    def page_of(self, queryset: QuerySet) -> QuerySet:
+        """What a page reads of the filtered queryset (the count reads the queryset itself):
+        its model instances here; a values_list() in a subclass, whose rows then come back as
+        tuples without the count."""
+        return queryset
 
     def _counted(self, queryset: QuerySet) -> QuerySet:
         """The queryset to count: newest first when the list is, else unordered.

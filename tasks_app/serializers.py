@@ -88,31 +88,6 @@ class TaskListSerializer(BuiltFieldsOnce, serializers.ModelSerializer):
     duration_seconds = serializers.FloatField(allow_null=True)
     cancel_requested = serializers.SerializerMethodField()
 
-    # Columns the list reads; the selector loads only these (plus the owner's username).
-    COLUMNS = (
-        "id",
-        "name",
-        "task_type",
-        "status",
-        "priority",
-        "queue",
-        "task_system",
-        "progress",
-        "progress_message",
-        "error_kind",
-        "error_message",
-        "attempts",
-        "max_retries",
-        "owner",
-        "parent_id",
-        "idempotency_key",
-        "cancel_requested_at",
-        "created_at",
-        "queued_at",
-        "started_at",
-        "finished_at",
-    )
-
     class Meta:
         model = Task
         fields = (

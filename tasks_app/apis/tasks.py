@@ -35,18 +35,26 @@ from .common import (
 TAGS = ["tasks"]
 
 
+class ListedTaskPagination(CappedLimitOffsetPagination):
+    """The task list's pages read as values (selectors.ListedTask); the count reads the
+    filtered tasks as before."""
+
+    def page_of(self, queryset):
+        return selectors.listed(queryset)
+
+
 class TaskListCreateApi(SubmitApi):
     """GET: the caller's tasks (staff: everyone's). POST: submit a registered task type."""
 
     filter_backends = [TaskFilterBackend, StableOrderingFilter]
     filterset_class = TaskFilter
     ordering_fields = ["created_at", "finished_at", "priority", "status", "task_type", "name"]
-    pagination_class = CappedLimitOffsetPagination
+    pagination_class = ListedTaskPagination
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Task.objects.none()
-        return selectors.task_list(user=self.request.user, columns=TaskListSerializer.COLUMNS)
+        return selectors.task_list(user=self.request.user)
 
     def get_serializer_class(self):
         if self.request is not None and self.request.method == "POST":
@@ -63,8 +71,8 @@ class TaskListCreateApi(SubmitApi):
     )
     def get(self, request):
         queryset = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(queryset)
-        data = TaskListSerializer(page, many=True, context=self.get_serializer_context()).data
+        rows = [selectors.ListedTask(values) for values in self.paginate_queryset(queryset)]
+        data = TaskListSerializer(rows, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 
     @extend_schema(
