@@ -9,6 +9,7 @@ Same authentication and permissions as the product's API (the project's DRF defa
 from rest_framework import generics, serializers
 from rest_framework.pagination import LimitOffsetPagination
 
+from tasks_app import selectors
 from tasks_app.apis.tasks import TaskListCreateApi
 from tasks_app.models import Task, TaskStatus
 
@@ -43,7 +44,21 @@ class PlainTaskCreateApi(generics.CreateAPIView):
 
 
 class DefaultPaginatorPagination(LimitOffsetPagination):
+    """DRF's paginator: a COUNT(*) of every filtered task, then the page. The page is read
+    as values (selectors.ListedTask), as the product's list reads it, so the two differ only
+    in their paginators."""
+
     default_limit = 20
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # LimitOffsetPagination.paginate_queryset's steps, the page read through listed().
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.count = self.get_count(queryset)
+        self.offset = self.get_offset(request)
+        if self.count == 0 or self.offset > self.count:
+            return []
+        return list(selectors.listed(queryset)[self.offset : self.offset + self.limit])
 
 
 class DefaultPaginatorTaskListApi(TaskListCreateApi):
