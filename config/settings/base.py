@@ -79,8 +79,6 @@ TEMPLATES = [
     },
 ]
 
-# The embedded default is SQLite in WAL mode under var/; production sets DATABASE_URL.
-
 
 def database_url(var: str, default: str) -> dict:
     """The DATABASES entry of the URL in `var`; PostgreSQL goes through config.postgresql,
@@ -91,6 +89,7 @@ def database_url(var: str, default: str) -> dict:
     return config
 
 
+# The embedded default is SQLite in WAL mode under var/; production sets DATABASE_URL.
 DATABASES = {"default": database_url("DATABASE_URL", f"sqlite:///{VAR_DIR / 'casework.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})
