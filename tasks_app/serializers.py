@@ -129,7 +129,8 @@ class TaskListSerializer(BuiltFieldsOnce, serializers.ModelSerializer):
         to_representation, an ordered dict): 1.1 ms of a 20-row page, a sixth of a list
         request in-process. The fields stay declared for the schema and for TaskSerializer;
         timestamps go through a DateTimeField, so they read exactly as the fields write them
-        (tests/tasks_app/test_api_tasks.py compares both paths row by row).
+        (tests/tasks_app/test_api_tasks.py compares both paths row by row). `task` is a Task
+        or, from the list endpoint, a selectors.ListedTask with the same attributes.
         """
         when = self._datetime_field().to_representation
         duration = task.duration_seconds
