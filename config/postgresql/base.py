@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import UTC
 
 import psycopg
-from django.conf import settings
 from django.db.backends.postgresql import base
 from psycopg.pq import Format
 
@@ -26,6 +25,7 @@ TIMESTAMPTZ_OID = psycopg.adapters.types["timestamptz"].oid
 # psycopg's global map holds the C class where the extension is installed (pq.__impl__ "c" or
 # "binary"), else its Python class.
 C_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TEXT)
+IN_C = C_TIMESTAMPTZ_LOADER.__module__.startswith(("psycopg_binary", "psycopg_c"))
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -38,10 +38,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return cursor
 
     def timestamps_in_c(self) -> bool:
-        """True where psycopg's C loader returns what Django's would: aware, in UTC."""
-        return (
-            settings.USE_TZ
-            and self.timezone is UTC
-            and self.timezone_name == "UTC"
-            and C_TIMESTAMPTZ_LOADER.__module__.startswith(("psycopg_binary", "psycopg_c"))
-        )
+        """True where psycopg's C loader returns what Django's would: aware, in UTC. Django's
+        `timezone` is `datetime.UTC` exactly when USE_TZ is on and the database has no
+        TIME_ZONE of its own, and the connection is then set to UTC."""
+        return IN_C and self.timezone is UTC
