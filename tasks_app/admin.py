@@ -126,6 +126,8 @@ class TaskAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     paginator = CappedCountPaginator
+    # Rows rendered a string each, column plans made once per page (admin_rows.py).
+    change_list_template = "admin/casework/change_list_rows.html"
     search_fields = ("name", "owner__username")
     search_help_text = "A task id, or part of a name or an owner's username."
     ordering = ("-created_at", "-id")
