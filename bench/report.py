@@ -88,8 +88,8 @@ def rows_api(data: dict) -> list[list]:
 def rows_relay_ab(data: dict) -> list[list]:
     rows = []
     for key, s in data["summary"].items():
-        if not isinstance(s, dict):
-            continue
+        if not isinstance(s, dict) or key.count("|") != 2:
+            continue  # process_over_thread ratios, idle_hand_over_ms
         server, mode, clients = key.split("|")
         what = (
             f"{server}, {clients} clients, relay {mode}: submit {s['submit']} vs plain create "
