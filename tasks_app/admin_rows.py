@@ -4,7 +4,7 @@ Django renders a changelist cell by cell: for each one `lookup_field`, the empty
 `display_for_field` (which rebuilds a choice field's flat choices on every call), two
 `format_html` calls and a template variable of its own. Its `result_list` took 8.3 ms for a
 50-row page of the task changelist (0.17 ms a row; in-process, median of 300), two fifths of
-the whole page's 19.8 ms. Here what is the same on every row (each column's kind, classes, tag,
+the whole page's 21.5 ms. Here what is the same on every row (each column's kind, classes, tag,
 choices, empty value, whether it links) is worked out once per page, each cell's value still
 goes through Django's own display functions, and each row reaches the template as one string:
 4.6 ms for the same page. The output is Django's, byte for byte
