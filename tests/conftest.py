@@ -107,6 +107,12 @@ def staff_user(db):
 
 
 @pytest.fixture
+def operator(db):
+    """A superuser: who runs the admin's changelist and actions."""
+    return UserFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
 def redis_client():
     client = redis.Redis.from_url(settings.REDIS_URL)
     yield client

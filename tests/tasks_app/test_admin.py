@@ -9,18 +9,12 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 from django_celery_results.models import TaskResult
 
 from tasks_app.models import Task, TaskEvent, TaskStatus
-from tests.factories import UserFactory
 
 from .api_support import in_status, submit
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:tasks_app_task_changelist")
-
-
-@pytest.fixture
-def operator(db):
-    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

@@ -12,18 +12,12 @@ from django.urls import resolve, reverse
 from tasks_app.admin import TaskAdmin
 from tasks_app.admin_rows import rendered_rows, rows_result_list
 from tasks_app.models import Task, TaskStatus
-from tests.factories import UserFactory
 
 from .api_support import in_status, submit
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:tasks_app_task_changelist")
-
-
-@pytest.fixture
-def operator(db):
-    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
